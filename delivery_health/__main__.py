@@ -1,0 +1,3 @@
+from delivery_health.cli import main
+
+raise SystemExit(main())

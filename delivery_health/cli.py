@@ -1,0 +1,105 @@
+"""`python -m delivery_health ...`: ingest, demo and metrics, the same functions the pages call."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+from delivery_health import store
+from delivery_health.settings import Settings
+
+# metric name -> module exposing `cli_result(engine, settings, params) -> dict`
+METRICS: dict[str, str] = {
+    "dora": "delivery_health.metrics.dora",
+    "dependencies": "delivery_health.metrics.dependencies",
+    "budget": "delivery_health.metrics.budget",
+    "actions": "delivery_health.metrics.actions",
+}
+
+
+def _available_metrics() -> list[str]:
+    return [name for name, mod in METRICS.items() if importlib.util.find_spec(mod) is not None]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m delivery_health", description="Delivery Health command line")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", help="SQLAlchemy URL of the store (default: $DELIVERY_HEALTH_DB or the DuckDB file in data/)")
+    common.add_argument("--squads", help="squad-mapping CSV (default: $DELIVERY_HEALTH_SQUADS or data/squads.csv)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    ing = sub.add_parser("ingest", parents=[common], help="load export files (format sniffed from content)")
+    ing.add_argument("paths", nargs="+", metavar="PATH")
+    ing.add_argument("--format", help="force a format instead of sniffing")
+
+    demo = sub.add_parser("demo", parents=[common], help="write the demo exports and load them")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--as-of", type=date.fromisoformat, help="the demo's 'today' (default: today, UTC)")
+    demo.add_argument("--out", type=Path, help="where to write the export files (default: data/demo_exports)")
+    demo.add_argument("--if-empty", action="store_true", help="do nothing when the store already holds data")
+
+    met = sub.add_parser("metrics", parents=[common], help="print a metric as json, csv or a table")
+    met.add_argument("metric", choices=_available_metrics())
+    met.add_argument("--start", type=date.fromisoformat)
+    met.add_argument("--end", type=date.fromisoformat, help="inclusive")
+    met.add_argument("--as-of", type=date.fromisoformat)
+    met.add_argument("--by", choices=["week", "month", "quarter"], default="week")
+    met.add_argument("--squad", action="append", default=[], help="repeatable; default all squads")
+    met.add_argument("--format", choices=["json", "csv", "table"], default="table")
+    return p
+
+
+def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from delivery_health.ingest import IngestError, ingest_file
+
+    engine = store.make_engine(settings.db_url)
+    failed = 0
+    for path in args.paths:
+        try:
+            result = ingest_file(engine, path, settings, fmt=args.format)
+        except IngestError as exc:
+            failed += 1
+            print(f"error: {exc}", file=sys.stderr)
+            continue
+        print(result.summary_line())
+    return 1 if failed else 0
+
+
+def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from delivery_health import demo
+
+    engine = store.make_engine(settings.db_url)
+    if args.if_empty and not store.is_empty(engine):
+        print("the store already holds data: demo not loaded")
+        return 0
+    for line in demo.load_demo(engine, settings, seed=args.seed, as_of=args.as_of, out_dir=args.out):
+        print(line)
+    return 0
+
+
+def _cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
+    from delivery_health.metrics.params import MetricParams
+    from delivery_health.render import render
+
+    kwargs = {"start": args.start, "end": args.end, "by": args.by, "squads": tuple(args.squad)}
+    if args.as_of:
+        kwargs["as_of"] = args.as_of
+    params = MetricParams(**kwargs)
+    engine = store.make_engine(settings.db_url, read_only=settings.db_url.startswith("duckdb"))
+    if not store.database_exists(engine):
+        print(f"error: no Delivery Health store at {settings.db_url} (run ingest or demo first)", file=sys.stderr)
+        return 2
+    result = importlib.import_module(METRICS[args.metric]).cli_result(engine, settings, params)
+    sys.stdout.write(render(result, args.format))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings.from_env(db_url=args.db, squads_path=args.squads)
+    handler = {"ingest": _cmd_ingest, "demo": _cmd_demo, "metrics": _cmd_metrics}[args.command]
+    return handler(args, settings)

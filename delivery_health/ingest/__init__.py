@@ -1,0 +1,111 @@
+"""Ingest export files into the store: one transaction per file, all of it or none of it."""
+
+from __future__ import annotations
+
+import importlib
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from delivery_health import store
+from delivery_health.ingest.base import Batch, Loader, RejectedFile
+from delivery_health.ingest.detect import detect_format
+from delivery_health.settings import Settings
+
+# format name -> "module:function" of its loader
+FORMATS: dict[str, str] = {
+    "jira-csv": "jira_csv:load",
+    "jira-json": "jira_json:load",
+    "github-actions-runs": "github_actions:load",
+    "pagerduty-incidents": "pagerduty:load",
+    "deployments-csv": "generic_csv:load_deployments",
+    "incidents-csv": "generic_csv:load_incidents",
+    "action-items-csv": "generic_csv:load_action_items",
+    "releases-csv": "generic_csv:load_releases",
+    "budget-csv": "generic_csv:load_budget",
+    "spend-csv": "generic_csv:load_spend",
+    "sows-csv": "generic_csv:load_sows",
+    "commits-csv": "generic_csv:load_commits",
+}
+
+
+@dataclass
+class IngestResult:
+    path: str
+    format: str
+    read: int
+    inserted: int
+    updated: int
+    rejected: int
+    seconds: float
+
+    def summary_line(self) -> str:
+        return (f"{self.path}: {self.format}: read {self.read}, inserted {self.inserted}, "
+                f"updated {self.updated}, rejected {self.rejected}")
+
+
+class IngestError(Exception):
+    """A file was rejected whole; the message names the file, the row and the reason."""
+
+    def __init__(self, path: str, fmt: str | None, reason: str, row: int | str | None):
+        self.path, self.format, self.reason, self.row = path, fmt, reason, row
+        where = f"row {row}: " if row is not None else ""
+        super().__init__(f"{path}: {fmt or 'unknown format'}: {where}{reason}")
+
+
+def loader_for(fmt: str) -> Loader:
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
+    module, func = FORMATS[fmt].split(":")
+    return getattr(importlib.import_module(f"delivery_health.ingest.{module}"), func)
+
+
+def parse_file(path: Path, settings: Settings, fmt: str | None = None) -> tuple[str, Batch]:
+    """Sniff and parse a file without touching the database. Raises IngestError."""
+    try:
+        fmt = fmt or detect_format(path)
+        return fmt, loader_for(fmt)(path, settings)
+    except RejectedFile as exc:
+        raise IngestError(str(path), fmt, exc.reason, exc.row) from None
+    except OSError as exc:
+        raise IngestError(str(path), fmt, exc.strerror or str(exc), None) from None
+
+
+def write_batch(engine: Engine, path: str, fmt: str, batch: Batch) -> tuple[int, int]:
+    """Upsert a parsed batch and record the run, in one transaction. Returns (inserted, updated)."""
+    started = store.utcnow()
+    run_id = str(uuid.uuid4())
+    inserted = updated = 0
+    with engine.begin() as conn:
+        for table in store.DATA_TABLES:
+            rows = batch.rows.get(table.name, [])
+            if table.name in batch.owned:
+                owner_col, owners = batch.owned[table.name]
+                updated += store.delete_missing(conn, table, owner_col, owners, {r["id"] for r in rows})
+            i, u = store.upsert(conn, table, rows)
+            inserted, updated = inserted + i, updated + u
+        conn.execute(store.ingest_runs.insert().values(
+            id=run_id, format=fmt, path=path, started_at=started, finished_at=store.utcnow(),
+            rows_read=batch.read, inserted=inserted, updated=updated, rejected=len(batch.skipped)))
+        # A re-ingest replaces the previous runs' skipped rows of the same file.
+        conn.execute(store.skipped_rows.delete().where(store.skipped_rows.c.path == path))
+        store.bulk_insert(conn, store.skipped_rows, [
+            {"id": f"{run_id}|{n}", "run_id": run_id, "format": fmt, "path": path, "row_ref": ref, "reason": reason}
+            for n, (ref, reason) in enumerate(batch.skipped)])
+    return inserted, updated
+
+
+def ingest_file(engine: Engine, path: str | Path, settings: Settings, fmt: str | None = None) -> IngestResult:
+    """Parse, then write in one transaction. On any error nothing is written (IngestError)."""
+    t0 = time.perf_counter()
+    path = Path(path)
+    fmt, batch = parse_file(path, settings, fmt)
+    store.init_db(engine)
+    try:
+        inserted, updated = write_batch(engine, str(path), fmt, batch)
+    except Exception as exc:  # a constraint or type error from the database: the transaction rolled back
+        raise IngestError(str(path), fmt, f"the database refused the rows: {exc}".splitlines()[0], None) from exc
+    return IngestResult(str(path), fmt, batch.read, inserted, updated, len(batch.skipped), time.perf_counter() - t0)

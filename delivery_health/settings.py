@@ -1,0 +1,78 @@
+"""One settings object: every tunable with its default, environment variable and help text."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = PROJECT_ROOT / "data"
+
+
+def _meta(env: str, help: str) -> dict:
+    return {"env": env, "help": help}
+
+
+def _default_db() -> str:
+    return f"duckdb:///{DATA_DIR / 'delivery_health.duckdb'}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable. Lists are comma-separated in their environment variable."""
+
+    db_url: str = field(default_factory=_default_db, metadata=_meta(
+        "DELIVERY_HEALTH_DB", "SQLAlchemy URL of the store (DuckDB file by default; PostgreSQL works too)."))
+    squads_path: str = field(default_factory=lambda: str(DATA_DIR / "squads.csv"), metadata=_meta(
+        "DELIVERY_HEALTH_SQUADS", "Squad-mapping CSV (`squad,source,match`), applied when metrics are computed."))
+    production_environments: tuple[str, ...] = field(default=("production", "prod"), metadata=_meta(
+        "DELIVERY_HEALTH_PRODUCTION_ENVIRONMENTS", "Environments (case-insensitive) whose deployments count for DORA."))
+    deploy_pattern: str = field(default="deploy|release", metadata=_meta(
+        "DELIVERY_HEALTH_DEPLOY_PATTERN", "Regex (case-insensitive) a CI workflow/job name matches when it deploys."))
+    default_branches: tuple[str, ...] = field(default=("main", "master"), metadata=_meta(
+        "DELIVERY_HEALTH_DEFAULT_BRANCHES", "Branches a deploy workflow must run on to count as a production deployment."))
+    rework_pattern: str = field(default="hotfix|rollback|revert", metadata=_meta(
+        "DELIVERY_HEALTH_REWORK_PATTERN", "Regex (case-insensitive) on branch, workflow, tag or head-commit message marking rework; applied at ingest."))
+    attribution_window_days: int = field(default=7, metadata=_meta(
+        "DELIVERY_HEALTH_ATTRIBUTION_WINDOW_DAYS", "An incident is attributed to its service's latest deployment at most this many days before it."))
+    stale_days: int = field(default=14, metadata=_meta(
+        "DELIVERY_HEALTH_STALE_DAYS", "A blocker not updated for this many days makes its dependency stale."))
+    closure_target: float = field(default=0.85, metadata=_meta(
+        "DELIVERY_HEALTH_CLOSURE_TARGET", "Target closure rate of incident action items (fraction)."))
+    incident_issue_types: tuple[str, ...] = field(default=("incident", "[system] incident"), metadata=_meta(
+        "DELIVERY_HEALTH_INCIDENT_ISSUE_TYPES", "Jira issue types (case-insensitive) that are incidents."))
+    action_item_labels: tuple[str, ...] = field(default=("action-item", "postmortem"), metadata=_meta(
+        "DELIVERY_HEALTH_ACTION_ITEM_LABELS", "Jira labels (case-insensitive) that make an issue an incident action item."))
+    jira_timezone: str = field(default="UTC", metadata=_meta(
+        "DELIVERY_HEALTH_JIRA_TIMEZONE", "Time zone of the dates in Jira CSV exports (they carry none): the exporting user's profile zone."))
+    default_window_days: int = field(default=90, metadata=_meta(
+        "DELIVERY_HEALTH_WINDOW_DAYS", "Default length of the selected window (days) for tiers and pages."))
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> "Settings":
+        """Defaults, then environment variables, then explicit overrides (CLI flags)."""
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = os.environ.get(f.metadata["env"])
+            if raw is None or raw == "":
+                continue
+            default = getattr(cls(), f.name)
+            if isinstance(default, tuple):
+                values[f.name] = tuple(v.strip() for v in raw.split(",") if v.strip())
+            elif isinstance(default, bool):
+                values[f.name] = raw.lower() in ("1", "true", "yes")
+            elif isinstance(default, int):
+                values[f.name] = int(raw)
+            elif isinstance(default, float):
+                values[f.name] = float(raw)
+            else:
+                values[f.name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return replace(cls(), **values)
+
+
+def documented_settings() -> list[tuple[str, str, object, str]]:
+    """(name, environment variable, default, help) for every setting, for the README and tests."""
+    s = Settings()
+    return [(f.name, f.metadata["env"], getattr(s, f.name), f.metadata["help"]) for f in fields(Settings)]
