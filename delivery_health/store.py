@@ -110,20 +110,21 @@ deployments = sa.Table(
     sa.Column("outcome", sa.String),  # success | failure | cancelled | running | other
     sa.Column("started_at", sa.DateTime),
     sa.Column("finished_at", sa.DateTime),
-    sa.Column("commit_sha", sa.String),
+    sa.Column("commit_sha", sa.String),  # the head commit deployed
+    sa.Column("commit_time", sa.DateTime),  # its commit time: the lead time when no history is loaded
     sa.Column("ref", sa.String),  # branch or tag
     sa.Column("workflow", sa.String),
     sa.Column("is_rework", sa.Boolean, nullable=False),
     *_source(),
 )
 
+# Commit history of a service (e.g. `git log`): lets a deployment include every commit since the previous one.
 commits = sa.Table(
     "commits", metadata, _pk(),  # id = sha
     sa.Column("service", sa.String, index=True),
     sa.Column("committed_at", sa.DateTime),
     sa.Column("author", sa.String),
     sa.Column("message", sa.String),
-    sa.Column("from_history", sa.Boolean, nullable=False),  # True: from a commit history, not only a head commit
     *_source(),
 )
 
