@@ -48,7 +48,9 @@ def load_rules(path: str | Path | None) -> list[Rule]:
         if missing:
             raise SquadMappingError(f"{path}: header must be squad,source,match (missing {', '.join(sorted(missing))})")
         for n, row in enumerate(reader, start=2):
-            squad, source, match = (row.get(k) or "").strip(), (row.get("source") or "").strip().lower(), (row.get("match") or "").strip()
+            squad = (row.get("squad") or "").strip()
+            source = (row.get("source") or "").strip().lower()
+            match = (row.get("match") or "").strip()
             if not squad and not match:
                 continue
             if source not in SOURCES:

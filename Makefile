@@ -1,0 +1,35 @@
+# Two commands: `make run` serves the app (with the demo data on a fresh machine), `make test` runs every test.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8501
+ADDRESS ?= 0.0.0.0
+SYSTEM_PYTHON ?= python3
+
+.PHONY: run test demo system-deps clean
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(SYSTEM_PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.installed
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+# Debian packages the tests use: chromium for the browser tests, PostgreSQL for the SQL layer checks.
+system-deps:
+	@if ! command -v chromium >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium postgresql >/dev/null; \
+	fi
+
+demo: $(VENV)/.installed
+	$(PY) -m delivery_health demo --if-empty
+
+run: demo
+	$(PY) -m streamlit run app.py --server.port $(PORT) --server.address $(ADDRESS)
+
+test: $(VENV)/.dev-installed system-deps
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) data/delivery_health.duckdb data/demo_exports

@@ -1,0 +1,90 @@
+"""What is loaded: rows and time span per kind of record, ingest history, skipped rows, squads."""
+
+from __future__ import annotations
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from delivery_health import squads, store
+from delivery_health.settings import Settings
+
+# (label, table, the column whose span is shown)
+_INVENTORY: tuple[tuple[str, sa.Table, sa.Column], ...] = (
+    ("Jira issues", store.work_items, store.work_items.c.created_at),
+    ("Status transitions", store.status_transitions, store.status_transitions.c.changed_at),
+    ("Issue links", store.issue_links, None),
+    ("Releases", store.releases, store.releases.c.release_date),
+    ("Deployments", store.deployments, store.deployments.c.finished_at),
+    ("Commits", store.commits, store.commits.c.committed_at),
+    ("Incidents", store.incidents, store.incidents.c.started_at),
+    ("Action items", store.action_items, store.action_items.c.created_at),
+    ("Budget lines", store.budget_lines, store.budget_lines.c.month),
+    ("Spend lines", store.spend_lines, store.spend_lines.c.date),
+    ("Vendor SOWs", store.sows, store.sows.c.start_date),
+)
+
+
+def last_ingest_marker(engine: Engine) -> str:
+    """A string that changes whenever an ingest lands (used in cache keys)."""
+    if not store.database_exists(engine):
+        return ""
+    with engine.connect() as conn:
+        n, last = conn.execute(sa.select(sa.func.count(), sa.func.max(store.ingest_runs.c.finished_at))).one()
+    return f"{n}|{last}"
+
+
+def data_inventory(engine: Engine, settings: Settings) -> pd.DataFrame:
+    """One row per kind of record: `records, first, last` (first/last of its main date)."""
+    out = []
+    if not store.database_exists(engine):
+        return pd.DataFrame(columns=["records", "rows", "first", "last"])
+    with engine.connect() as conn:
+        for label, table, col in _INVENTORY:
+            cols = [sa.func.count()]
+            if col is not None:
+                cols += [sa.func.min(col), sa.func.max(col)]
+            row = conn.execute(sa.select(*cols).select_from(table)).one()
+            out.append({"records": label, "rows": row[0],
+                        "first": row[1] if col is not None else None, "last": row[2] if col is not None else None})
+    return pd.DataFrame(out)
+
+
+def ingest_history(engine: Engine, settings: Settings) -> pd.DataFrame:
+    """Per source format: files, last ingest, and the rows read/inserted/updated/rejected by the latest run of each file."""
+    cols = ["format", "files", "last_ingest", "rows_read", "inserted", "updated", "rejected"]
+    if not store.database_exists(engine):
+        return pd.DataFrame(columns=cols)
+    r = store.ingest_runs
+    latest = (sa.select(r.c.path, sa.func.max(r.c.finished_at).label("finished_at")).group_by(r.c.path).subquery())
+    q = (sa.select(r.c.format, sa.func.count(sa.distinct(r.c.path)).label("files"),
+                   sa.func.max(r.c.finished_at).label("last_ingest"),
+                   sa.func.sum(r.c.rows_read).label("rows_read"), sa.func.sum(r.c.inserted).label("inserted"),
+                   sa.func.sum(r.c.updated).label("updated"), sa.func.sum(r.c.rejected).label("rejected"))
+         .join(latest, sa.and_(latest.c.path == r.c.path, latest.c.finished_at == r.c.finished_at))
+         .group_by(r.c.format).order_by(r.c.format))
+    with engine.connect() as conn:
+        return pd.DataFrame(conn.execute(q).mappings().all(), columns=cols)
+
+
+def skipped_rows(engine: Engine, settings: Settings) -> pd.DataFrame:
+    """Every row an accepted file did not load, with its file and reason (the data-quality panel)."""
+    s = store.skipped_rows
+    cols = ["format", "path", "row_ref", "reason"]
+    if not store.database_exists(engine):
+        return pd.DataFrame(columns=cols)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(s.c.format, s.c.path, s.c.row_ref, s.c.reason).order_by(s.c.path, s.c.id)).all()
+    return pd.DataFrame(rows, columns=cols)
+
+
+def squad_names(engine: Engine, settings: Settings) -> list[str]:
+    """Every squad a record can be attributed to: the mapping's squads, Team-field values, explicit squads, unassigned."""
+    names = {r.squad for r in squads.load_rules(settings.squads_path)}
+    if store.database_exists(engine):
+        with engine.connect() as conn:
+            names |= set(conn.execute(sa.select(sa.distinct(store.work_items.c.team))).scalars())
+            names |= set(conn.execute(sa.select(sa.distinct(store.action_items.c.squad))).scalars())
+    names.discard(None)
+    names.discard("")
+    return sorted(names) + [squads.UNASSIGNED] if squads.UNASSIGNED not in names else sorted(names)
