@@ -23,6 +23,9 @@ from delivery_health.settings import Settings
 
 @st.cache_resource
 def _engine(url: str) -> Engine:
+    if url.startswith("duckdb") and not store.database_exists(store.make_engine(url)):
+        # A fresh install: create the empty schema once, so read-only connections can open the file.
+        store.init_db(store.make_engine(url))
     return store.make_engine(url, read_only=url.startswith("duckdb"))
 
 

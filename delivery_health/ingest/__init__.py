@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
@@ -14,6 +16,8 @@ from delivery_health import store
 from delivery_health.ingest.base import Batch, Loader, RejectedFile
 from delivery_health.ingest.detect import detect_format
 from delivery_health.settings import Settings
+
+T = TypeVar("T")
 
 # format name -> "module:function" of its loader
 FORMATS: dict[str, str] = {
@@ -98,14 +102,32 @@ def write_batch(engine: Engine, path: str, fmt: str, batch: Batch) -> tuple[int,
     return inserted, updated
 
 
+LOCK_RETRY_SECONDS = 15.0
+
+
+def _with_lock_retry(write: Callable[[], T]) -> T:
+    """Retry while another process (the app reading) holds the DuckDB file: its connections are short-lived."""
+    deadline = time.monotonic() + LOCK_RETRY_SECONDS
+    while True:
+        try:
+            return write()
+        except Exception as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def ingest_file(engine: Engine, path: str | Path, settings: Settings, fmt: str | None = None) -> IngestResult:
     """Parse, then write in one transaction. On any error nothing is written (IngestError)."""
     t0 = time.perf_counter()
     path = Path(path)
     fmt, batch = parse_file(path, settings, fmt)
-    store.init_db(engine)
+    def write() -> tuple[int, int]:
+        store.init_db(engine)
+        return write_batch(engine, str(path), fmt, batch)
+
     try:
-        inserted, updated = write_batch(engine, str(path), fmt, batch)
+        inserted, updated = _with_lock_retry(write)
     except Exception as exc:  # a constraint or type error from the database: the transaction rolled back
         raise IngestError(str(path), fmt, f"the database refused the rows: {exc}".splitlines()[0], None) from exc
     return IngestResult(str(path), fmt, batch.read, inserted, updated, len(batch.skipped), time.perf_counter() - t0)

@@ -1,0 +1,48 @@
+"""The home page: an explanation when empty; per-source rows, spans and skipped rows with data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from delivery_health import store
+from delivery_health.ingest import ingest_file
+from delivery_health.settings import Settings
+from tests.conftest import ROOT
+
+# Two production deployments and one failed attempt of one service.
+DEPLOYMENTS = """service,environment,status,started_at,finished_at,commit_sha,commit_time,ref,is_rework
+payments-api,production,success,2026-03-02T10:00:00Z,2026-03-02T10:05:00Z,aaa1,2026-03-01T09:00:00Z,main,false
+payments-api,production,failed,2026-03-03T10:00:00Z,2026-03-03T10:05:00Z,aaa2,2026-03-02T09:00:00Z,main,false
+payments-api,production,success,2026-03-04T10:00:00Z,2026-03-04T10:05:00Z,aaa3,2026-03-03T09:00:00Z,main,false
+"""
+
+
+def _app(monkeypatch, db_url: str, tmp_path: Path) -> AppTest:
+    monkeypatch.setenv("DELIVERY_HEALTH_DB", db_url)
+    monkeypatch.setenv("DELIVERY_HEALTH_SQUADS", str(tmp_path / "squads.csv"))
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+
+
+def test_empty_database_explains_how_to_load_data(monkeypatch, duckdb_url: str, tmp_path: Path) -> None:
+    at = _app(monkeypatch, duckdb_url, tmp_path).run()
+    assert not at.exception
+    assert "No data is loaded yet" in at.info[0].value
+    assert len(at.dataframe) == 0
+
+
+def test_loaded_data_is_listed_per_source(monkeypatch, duckdb_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "deployments.csv"
+    path.write_text(DEPLOYMENTS)
+    ingest_file(store.make_engine(duckdb_url), path, Settings(db_url=duckdb_url))
+    at = _app(monkeypatch, duckdb_url, tmp_path).run()
+    assert not at.exception
+    inventory = at.dataframe[0].value.set_index("records")
+    assert inventory.loc["Deployments", "rows"] == 3  # every deployment record, attempts included
+    assert str(inventory.loc["Deployments", "first"]).startswith("2026-03-02 10:05")  # span of finished_at
+    sources = at.dataframe[1].value.set_index("format")
+    assert sources.loc["deployments-csv", "files"] == 1
+    assert sources.loc["deployments-csv", "rows_read"] == 3
+    assert "Every row of every loaded file was used." in at.success[0].value
