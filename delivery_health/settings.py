@@ -48,6 +48,11 @@ class Settings:
         "DELIVERY_HEALTH_JIRA_TIMEZONE", "Time zone of the dates in Jira CSV exports (they carry none): the exporting user's profile zone."))
     default_window_days: int = field(default=90, metadata=_meta(
         "DELIVERY_HEALTH_WINDOW_DAYS", "Default length of the selected window (days) for tiers and pages."))
+    sow_overconsumption_margin: float = field(default=0.10, metadata=_meta(
+        "DELIVERY_HEALTH_SOW_OVERCONSUMPTION_MARGIN",
+        "A vendor SOW is flagged when its consumed share exceeds its elapsed share of time by more than this (fraction: 0.10 = 10 points)."))
+    sow_ending_days: int = field(default=60, metadata=_meta(
+        "DELIVERY_HEALTH_SOW_ENDING_DAYS", "A vendor SOW is flagged when it ends within this many days of the as-of date."))
 
     @classmethod
     def from_env(cls, **overrides: object) -> "Settings":

@@ -7,6 +7,7 @@ decided here once.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -77,8 +78,13 @@ def is_blocking(link_type: str, outward_phrase: str | None = None) -> bool:
 
 def _other_is_blocker_on_outward(link_type: str, outward_phrase: str | None) -> bool:
     # "A depends on B" (outward) makes B the blocker; "A blocks B" makes A the blocker.
-    phrase = (outward_phrase or link_type).lower()
-    return "depend" in phrase
+    # Sites reword link types, so read the phrase: a passive one ("is blocked by",
+    # "is depended on by") reverses its verb, and "is a dependency of/for B" means B waits.
+    phrase = (outward_phrase or link_type).lower().strip()
+    if re.search(r"dependency (of|for)\b", phrase):
+        return False
+    other_first = "depend" in phrase
+    return not other_first if phrase.endswith(" by") else other_first
 
 
 def link_edge(issue_key: str, link: JiraLink) -> tuple[str, str, bool]:

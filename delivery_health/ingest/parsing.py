@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
 from datetime import date, datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -88,3 +89,197 @@ def parse_bool(value: str | None) -> bool | None:
     if s in ("false", "f", "no", "n", "0"):
         return False
     raise ValueError(f"not a boolean: {value!r}")
+
+
+def csv_delimiter(text: str) -> str:
+    """`;` when the first line has more semicolons than commas (European Excel), else `,`."""
+    first_line = text.split("\n", 1)[0]
+    return ";" if first_line.count(";") > first_line.count(",") else ","
+
+
+def csv_records(text: str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """Header and (record number, {column: cell}) pairs, the header being record 1.
+
+    Like ``csv_rows`` but keeps each record's number for error messages; all-empty
+    records are dropped yet still counted, and short records get empty cells.
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=csv_delimiter(text))
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise RejectedFile("the file is empty", row=1) from None
+    records = [(n, dict(zip(header, cells + [""] * (len(header) - len(cells)))))
+               for n, cells in enumerate(reader, start=2) if any(c.strip() for c in cells)]
+    return header, records
+
+
+def parse_amount(value: str | None) -> float | None:
+    """A money amount: thousands separators and spaces allowed, `(1,234.50)` is negative; empty -> None."""
+    if value is None:
+        return None
+    s = str(value).strip().replace(" ", "")
+    negative = s.startswith("(") and s.endswith(")")
+    number = parse_float(s[1:-1] if negative else s)
+    return -number if negative and number is not None else number
+
+
+def service_name(repository: str | None) -> str | None:
+    """A repository or service name normalised to one service key: last path segment, no `.git`, lower-case.
+
+    So `acme/Payments-API`, `payments-api` and `git@host:acme/payments-api.git` are one service.
+    """
+    if repository is None:
+        return None
+    name = re.split(r"[/:]", str(repository).strip().rstrip("/"))[-1]
+    name = name[:-4] if name.lower().endswith(".git") else name
+    return name.lower() or None
+
+
+def matches(pattern: str, *texts: str | None) -> bool:
+    """True when the case-insensitive regex ``pattern`` is found in any of the non-empty texts."""
+    regex = re.compile(pattern, re.IGNORECASE)
+    return any(regex.search(t) for t in texts if t)
+
+
+# CI status words -> canonical outcome (success | failure | cancelled | running); anything else is "other".
+OUTCOME_WORDS: dict[str, str] = {
+    **dict.fromkeys(("success", "succeeded", "successful", "ok", "passed"), "success"),
+    **dict.fromkeys(("failed", "failure", "error", "errored", "timed_out", "startup_failure"), "failure"),
+    **dict.fromkeys(("cancelled", "canceled", "aborted", "skipped", "neutral", "stale", "action_required"), "cancelled"),
+    **dict.fromkeys(("running", "in_progress", "pending", "queued", "waiting", "requested"), "running"),
+}
+
+
+def outcome_of(status: str | None) -> str:
+    """The canonical outcome of a CI status word (case-insensitive; spaces and dashes read as `_`)."""
+    key = re.sub(r"[\s-]+", "_", (status or "").strip().lower())
+    return OUTCOME_WORDS.get(key, "other")
+
+
+def csv_cell_records(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """Header and (record number, cells) pairs, the header being record 1.
+
+    For files whose header repeats a name (Jira's Labels, Sprint, issue links), which a
+    dict per record would collapse. All-empty records are dropped yet still counted.
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=csv_delimiter(text))
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise RejectedFile("the file is empty", row=1) from None
+    return header, [(n, cells) for n, cells in enumerate(reader, start=2) if any(c.strip() for c in cells)]
+
+
+# Month abbreviations of Jira's `dd/MMM/yy` dates in the exporting user's language, after
+# accents and dots are stripped (`févr.` -> `fevr`, `Mär` -> `mar`): English, French,
+# German, Spanish, Italian, Portuguese and Dutch. No token names two different months.
+_MONTHS: dict[str, int] = {
+    **dict.fromkeys(("jan", "janv", "ene", "gen"), 1),
+    **dict.fromkeys(("feb", "fev", "fevr", "febr"), 2),
+    **dict.fromkeys(("mar", "mars", "marz", "mrz", "mrt"), 3),
+    **dict.fromkeys(("apr", "avr", "abr"), 4),
+    **dict.fromkeys(("may", "mai", "mag", "mei"), 5),
+    **dict.fromkeys(("jun", "juin", "giu"), 6),
+    **dict.fromkeys(("jul", "juil", "lug"), 7),
+    **dict.fromkeys(("aug", "aout", "ago"), 8),
+    **dict.fromkeys(("sep", "sept", "set"), 9),
+    **dict.fromkeys(("oct", "okt", "ott", "out"), 10),
+    **dict.fromkeys(("nov",), 11),
+    **dict.fromkeys(("dec", "dez", "dic"), 12),
+}
+
+# Day first: `12/Mar/24 3:45 PM`, `10/oct./16 11:54 AM`, Excel's `16/02/2017 15:26`, `12.03.24 15:45`;
+# the time is optional and the hour is not zero-padded.
+_DAY_FIRST = re.compile(
+    r"^(\d{1,2})[/.\-]([^\W\d_]+\.?|\d{1,2})[/.\-](\d{4}|\d{2})"
+    r"(?:,?\s+(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s*([AaPp])\.?\s?[Mm]\.?)?)?$"
+)
+
+
+def _month(token: str) -> int:
+    if token.isdigit():
+        return int(token)
+    plain = "".join(c for c in unicodedata.normalize("NFKD", token) if not unicodedata.combining(c))
+    plain = plain.lower().rstrip(".")
+    if plain not in _MONTHS:
+        raise ValueError(f"unknown month {token!r}")
+    return _MONTHS[plain]
+
+
+def _day_first_local(s: str) -> datetime | None:
+    """The naive local time of a day-first Jira/Excel date; None when ``s`` is not one."""
+    m = _DAY_FIRST.match(s)
+    if not m:
+        return None
+    day, month, year, hour, minute, second, meridiem = m.groups()
+    y = int(year)
+    if len(year) == 2:  # strptime's %y pivot: 69-99 -> 19xx, 00-68 -> 20xx
+        y += 1900 if y >= 69 else 2000
+    h = int(hour or 0)
+    if meridiem:
+        if not 1 <= h <= 12:
+            raise ValueError(f"hour {h} with AM/PM in {s!r}")
+        h = h % 12 + (12 if meridiem.lower() == "p" else 0)
+    return datetime(y, _month(month), int(day), h, int(minute or 0), int(second or 0))
+
+
+def parse_jira_datetime(value: str | None, tz: str = "UTC") -> datetime | None:
+    """A Jira CSV timestamp in zone ``tz`` (the file carries none) to naive UTC; empty -> None.
+
+    Accepts `12/Mar/24 3:45 PM` (localised months too: `oct.`, `août`, `Mär`), Excel's
+    day-first `16/02/2017 15:26`, and ISO 8601. Raises ValueError on anything else.
+    """
+    s = (value or "").strip()
+    if not s:
+        return None
+    local = _day_first_local(s)
+    if local is None:
+        return parse_timestamp(s, tz)
+    return local.replace(tzinfo=ZoneInfo(tz)).astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def parse_jira_date(value: str | None) -> date | None:
+    """The calendar date of a Jira date-only field (`24/Mar/26 12:00 AM`, `2026-03-24`); empty -> None.
+
+    No zone conversion: a due date is a day in the user's calendar, not an instant.
+    """
+    s = (value or "").strip()
+    if not s:
+        return None
+    local = _day_first_local(s)
+    return local.date() if local is not None else parse_date(s)
+
+
+def read_json(path: Path) -> object:
+    """The file's JSON; invalid JSON rejects the file at the line of the error."""
+    import json
+
+    try:
+        return json.loads(read_text(path))
+    except json.JSONDecodeError as exc:
+        raise RejectedFile(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", row=exc.lineno) from None
+
+
+def json_items(data: object, key: str) -> list[tuple[str, dict]]:
+    """(JSON location, item) for each item of a REST page `{key: [...]}`, a list of pages, or a bare list of items.
+
+    The location (e.g. `[1].incidents[3]`) is what a RejectedFile names as the row.
+    """
+    pages = data if isinstance(data, list) else [data]
+    many = isinstance(data, list)
+    items: list[tuple[str, dict]] = []
+    for i, page in enumerate(pages):
+        where = f"[{i}]" if many else ""
+        if not isinstance(page, dict):
+            raise RejectedFile(f"expected an object (a page of {key} or one item)", row=where or None)
+        if key not in page:
+            items.append((where, page))  # a bare list of items
+            continue
+        if not isinstance(page[key], list):
+            raise RejectedFile(f"{key} is not a list", row=where or None)
+        prefix = f"{where}." if many else ""
+        items += [(f"{prefix}{key}[{j}]", item) for j, item in enumerate(page[key])]
+    for where, item in items:
+        if not isinstance(item, dict):
+            raise RejectedFile(f"expected an object in {key}", row=where)
+    return items
