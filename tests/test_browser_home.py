@@ -47,8 +47,9 @@ def test_make_run_serves_health_and_home_page_with_demo_data(tmp_path: Path) -> 
             page.goto(base)
             wait_for_app(page, timeout_ms=60000)
             page.get_by_text("Data loaded").wait_for(timeout=30000)
+            # Data grids mount after the script run: wait for the second one (inventory, sources).
+            page.locator('[data-testid="stDataFrame"]').nth(1).wait_for(timeout=30000)
             assert exception_texts(page) == []
-            assert page.locator('[data-testid="stDataFrame"]').count() >= 2
             assert "No data is loaded yet" not in page.content()
             screenshot(page, "home")
     finally:

@@ -47,7 +47,11 @@ def data_inventory(engine: Engine, settings: Settings) -> pd.DataFrame:
             row = conn.execute(sa.select(*cols).select_from(table)).one()
             out.append({"records": label, "rows": row[0],
                         "first": row[1] if col is not None else None, "last": row[2] if col is not None else None})
-    return pd.DataFrame(out)
+    frame = pd.DataFrame(out)
+    # Date and timestamp spans share a column: one timestamp type, so the table renders.
+    for col in ("first", "last"):
+        frame[col] = pd.to_datetime(frame[col])
+    return frame
 
 
 def ingest_history(engine: Engine, settings: Settings) -> pd.DataFrame:
@@ -83,8 +87,8 @@ def squad_names(engine: Engine, settings: Settings) -> list[str]:
     names = {r.squad for r in squads.load_rules(settings.squads_path)}
     if store.database_exists(engine):
         with engine.connect() as conn:
-            names |= set(conn.execute(sa.select(sa.distinct(store.work_items.c.team))).scalars())
-            names |= set(conn.execute(sa.select(sa.distinct(store.action_items.c.squad))).scalars())
+            names |= set(conn.execute(sa.select(store.work_items.c.team).distinct()).scalars())
+            names |= set(conn.execute(sa.select(store.action_items.c.squad).distinct()).scalars())
     names.discard(None)
     names.discard("")
     return sorted(names) + [squads.UNASSIGNED] if squads.UNASSIGNED not in names else sorted(names)

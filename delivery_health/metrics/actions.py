@@ -1,0 +1,235 @@
+"""Incident action items (METRICS.md "Incident action items"): closure by cohort, overdue ageing, repeat incidents.
+
+A cohort is the items *created* in a period (an item without a creation time is in none) (ISO week from Monday, calendar month or
+quarter). The window ``[start, end]`` is widened to whole periods so a cohort's numbers
+do not depend on where the window starts, and nothing created after the as-of date counts.
+"Resolved" means ``resolved_at`` on or before the as-of date (the whole as-of day counts);
+an item without ``resolved_at`` is open, whatever its status text says.
+
+Squads come from ``squads.action_item_squad`` (the export's own squad column, else the
+mapping rules on the item's Jira issue, else ``unassigned``).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from delivery_health import squads as squad_rules
+from delivery_health import store
+from delivery_health.metrics.params import MetricParams, frame_records
+from delivery_health.settings import Settings
+
+NAME = "actions"
+GRAINS = ("week", "month", "quarter")
+COLUMNS = ["period_start", "squad", "items", "resolved", "closure_rate", "with_due_date", "resolved_on_time",
+           "on_time_closure_rate", "overdue", "time_to_close_median_hours"]
+ITEM_COLUMNS = ["item_id", "incident_id", "squad", "owner", "title", "status", "period_start", "created_at",
+                "due_date", "resolved_at", "resolved", "on_time", "overdue", "days_overdue", "overdue_bucket",
+                "hours_to_close"]
+REPEAT_COLUMNS = ["incident_id", "service", "squad", "started_at", "title", "open_items", "earlier_incidents"]
+# Overdue ageing buckets: (label, first day, last day or None = no upper bound). Days overdue =
+# as-of date - due date, so an overdue item is at least 1 day overdue.
+OVERDUE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
+    ("1-7 days", 1, 7), ("8-30 days", 8, 30), ("31-90 days", 31, 90), (">90 days", 91, None))
+
+
+def period_floor(d: date, by: str) -> date:
+    """The first day of the week (Monday), month or quarter containing ``d``."""
+    if by == "week":
+        return d - timedelta(days=d.weekday())
+    if by == "month":
+        return d.replace(day=1)
+    if by == "quarter":
+        return date(d.year, 3 * ((d.month - 1) // 3) + 1, 1)
+    raise ValueError(f"unknown period {by!r} (one of {', '.join(GRAINS)})")
+
+
+def _next_period(d: date, by: str) -> date:
+    if by == "week":
+        return d + timedelta(days=7)
+    months = 1 if by == "month" else 3
+    m = d.month - 1 + months
+    return date(d.year + m // 12, m % 12 + 1, 1)
+
+
+def _bounds(start: date, end: date, as_of: date, by: str) -> tuple[datetime, datetime]:
+    """Half-open [from, to) of creation times: whole periods, nothing after the as-of day."""
+    lo = period_floor(start, by)
+    hi = min(_next_period(period_floor(end, by), by), as_of + timedelta(days=1))
+    return datetime.combine(lo, time()), datetime.combine(hi, time())
+
+
+def _item_columns(settings: Settings, as_of: date, by: str) -> dict[str, Any]:
+    """Per-item SQL expressions shared by the cohort table and the item list."""
+    ai = store.action_items
+    as_of_end = datetime.combine(as_of + timedelta(days=1), time())
+    resolved = sa.and_(ai.c.resolved_at.is_not(None), ai.c.resolved_at < as_of_end)
+    return {
+        "squad": squad_rules.action_item_squad(squad_rules.load_rules(settings.squads_path)),
+        "period_start": sa.cast(sa.func.date_trunc(by, ai.c.created_at), sa.Date),
+        "resolved": resolved,
+        "on_time": sa.and_(resolved, ai.c.due_date.is_not(None), sa.cast(ai.c.resolved_at, sa.Date) <= ai.c.due_date),
+        "overdue": sa.and_(sa.not_(resolved), ai.c.due_date.is_not(None), ai.c.due_date < as_of),
+        "hours": sa.case((resolved, sa.cast(sa.extract("epoch", ai.c.resolved_at - ai.c.created_at), sa.Double) / 3600.0)),
+    }
+
+
+def _count(cond: Any) -> Any:
+    return sa.func.sum(sa.case((cond, 1), else_=0))
+
+
+def cohorts(engine: Engine, settings: Settings, start: date, end: date, as_of: date, by: str = "month",
+            squads: tuple[str, ...] = ()) -> pd.DataFrame:
+    """One row per (cohort period, squad) plus a ``squad=None`` total per period: ``COLUMNS``.
+
+    ``items`` created in the period; ``resolved`` by the as-of date; ``closure_rate`` =
+    resolved / items; ``with_due_date``; ``resolved_on_time`` (resolved on or before the due
+    date, by the as-of date); ``on_time_closure_rate`` = resolved_on_time / with_due_date
+    (null without due dates); ``overdue`` = open with a due date before the as-of date;
+    ``time_to_close_median_hours`` = median of resolved_at - created_at over resolved items.
+    """
+    if by not in GRAINS:
+        raise ValueError(f"unknown period {by!r} (one of {', '.join(GRAINS)})")
+    if not store.database_exists(engine):
+        return pd.DataFrame(columns=COLUMNS)
+    ai = store.action_items
+    c = _item_columns(settings, as_of, by)
+    lo, hi = _bounds(start, end, as_of, by)
+    base = (sa.select(ai.c.id, ai.c.due_date, c["squad"].label("squad"), c["period_start"].label("period_start"),
+                      sa.case((c["resolved"], 1), else_=0).label("is_resolved"),
+                      sa.case((c["on_time"], 1), else_=0).label("is_on_time"),
+                      sa.case((c["overdue"], 1), else_=0).label("is_overdue"), c["hours"].label("hours"))
+            .where(ai.c.created_at >= lo, ai.c.created_at < hi).subquery())
+    if squads:
+        base = sa.select(base).where(base.c.squad.in_(squads)).subquery()
+
+    def stats(*keys: Any) -> sa.Select:
+        return sa.select(
+            base.c.period_start, *keys,
+            sa.func.count().label("items"), sa.func.sum(base.c.is_resolved).label("resolved"),
+            sa.func.count(base.c.due_date).label("with_due_date"),
+            sa.func.sum(base.c.is_on_time).label("resolved_on_time"), sa.func.sum(base.c.is_overdue).label("overdue"),
+            sa.func.percentile_cont(0.5).within_group(base.c.hours).label("time_to_close_median_hours"),
+        ).group_by(base.c.period_start, *keys)
+
+    with engine.connect() as conn:
+        per_squad = pd.DataFrame(conn.execute(stats(base.c.squad)).mappings().all())
+        totals = pd.DataFrame(conn.execute(stats()).mappings().all())
+    if per_squad.empty:
+        return pd.DataFrame(columns=COLUMNS)
+    totals["squad"] = None
+    frame = pd.concat([per_squad, totals], ignore_index=True)
+    for col in ("items", "resolved", "with_due_date", "resolved_on_time", "overdue"):
+        frame[col] = frame[col].astype(int)
+    frame["closure_rate"] = frame["resolved"] / frame["items"]
+    frame["on_time_closure_rate"] = (frame["resolved_on_time"] / frame["with_due_date"].where(frame["with_due_date"] > 0))
+    frame["time_to_close_median_hours"] = frame["time_to_close_median_hours"].astype(float)
+    frame["_total"] = frame["squad"].isna()
+    frame = frame.sort_values(["period_start", "_total", "squad"], na_position="last", kind="stable")
+    return frame[COLUMNS].reset_index(drop=True)
+
+
+def _bucket(days: float) -> str | None:
+    if pd.isna(days):
+        return None
+    for label, first, last in OVERDUE_BUCKETS:
+        if days >= first and (last is None or days <= last):
+            return label
+    return None
+
+
+def items(engine: Engine, settings: Settings, start: date, end: date, as_of: date, by: str = "month",
+          squads: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The items behind ``cohorts`` (same selection), one row each: ``ITEM_COLUMNS``.
+
+    ``days_overdue`` = as-of date - due date for overdue items (else null), ``overdue_bucket``
+    its ``OVERDUE_BUCKETS`` label, ``hours_to_close`` for resolved items.
+    """
+    if not store.database_exists(engine):
+        return pd.DataFrame(columns=ITEM_COLUMNS)
+    ai = store.action_items
+    c = _item_columns(settings, as_of, by)
+    lo, hi = _bounds(start, end, as_of, by)
+    q = (sa.select(ai.c.id.label("item_id"), ai.c.incident_id, c["squad"].label("squad"), ai.c.owner, ai.c.title,
+                   ai.c.status, c["period_start"].label("period_start"), ai.c.created_at, ai.c.due_date,
+                   ai.c.resolved_at, c["resolved"].label("resolved"), c["on_time"].label("on_time"),
+                   c["overdue"].label("overdue"), c["hours"].label("hours_to_close"))
+         .where(ai.c.created_at >= lo, ai.c.created_at < hi).subquery())
+    sel = sa.select(q)
+    if squads:
+        sel = sel.where(q.c.squad.in_(squads))
+    with engine.connect() as conn:
+        frame = pd.DataFrame(conn.execute(sel.order_by(q.c.created_at, q.c.item_id)).mappings().all())
+    if frame.empty:
+        return pd.DataFrame(columns=ITEM_COLUMNS)
+    for col in ("resolved", "on_time", "overdue"):
+        frame[col] = frame[col].fillna(False).astype(bool)
+    frame["days_overdue"] = [(as_of - d).days if o else None for d, o in zip(frame["due_date"], frame["overdue"])]
+    frame["overdue_bucket"] = frame["days_overdue"].map(_bucket)
+    frame["hours_to_close"] = frame["hours_to_close"].astype(float)
+    return frame[ITEM_COLUMNS]
+
+
+def repeat_incidents(engine: Engine, settings: Settings, start: date, end: date, as_of: date,
+                     squads: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Incidents started in ``[start, end]`` (and by the as-of day) on a service that, when they started, still
+    had open action items from an earlier incident of the same service: ``REPEAT_COLUMNS``, by start time.
+
+    An item is open at time t when it was created at or before t (an item without a creation
+    time is taken to exist since its incident) and not resolved by t. ``open_items`` and
+    ``earlier_incidents`` are comma-separated ids.
+    """
+    if not store.database_exists(engine):
+        return pd.DataFrame(columns=REPEAT_COLUMNS)
+    inc, ai = store.incidents, store.action_items
+    earlier = inc.alias("earlier")
+    rules = squad_rules.load_rules(settings.squads_path)
+    hi = datetime.combine(min(end, as_of) + timedelta(days=1), time())
+    q = (sa.select(inc.c.id.label("incident_id"), inc.c.service, squad_rules.incident_squad(rules).label("squad"),
+                   inc.c.started_at, inc.c.title, ai.c.id.label("item_id"), earlier.c.id.label("earlier_id"))
+         .select_from(inc.join(earlier, sa.and_(earlier.c.service == inc.c.service, earlier.c.id != inc.c.id,
+                                                earlier.c.started_at < inc.c.started_at))
+                      .join(ai, ai.c.incident_id == earlier.c.id))
+         .where(inc.c.started_at >= datetime.combine(start, time()), inc.c.started_at < hi,
+                sa.or_(ai.c.created_at.is_(None), ai.c.created_at <= inc.c.started_at),
+                sa.or_(ai.c.resolved_at.is_(None), ai.c.resolved_at > inc.c.started_at)))
+    with engine.connect() as conn:
+        found = pd.DataFrame(conn.execute(q).mappings().all())
+    if found.empty:
+        return pd.DataFrame(columns=REPEAT_COLUMNS)
+    if squads:
+        found = found[found["squad"].isin(squads)]
+    joined = lambda s: ", ".join(sorted(set(s)))  # noqa: E731
+    out = (found.groupby(["incident_id", "service", "squad", "started_at", "title"], as_index=False, dropna=False)
+           .agg(open_items=("item_id", joined), earlier_incidents=("earlier_id", joined)))
+    return out.sort_values(["started_at", "incident_id"]).reset_index(drop=True)[REPEAT_COLUMNS]
+
+
+def headline(cohort_frame: pd.DataFrame, item_frame: pd.DataFrame, repeats: pd.DataFrame) -> dict[str, Any]:
+    """Whole-window figures for the page: items, resolved, closure and on-time rates (pooled over the cohorts,
+    not an average of rates), overdue items and repeat incidents."""
+    totals = cohort_frame[cohort_frame["squad"].isna()]
+    n, resolved = int(totals["items"].sum()), int(totals["resolved"].sum())
+    due, on_time = int(totals["with_due_date"].sum()), int(totals["resolved_on_time"].sum())
+    return {"items": n, "resolved": resolved, "closure_rate": resolved / n if n else None,
+            "on_time_closure_rate": on_time / due if due else None,
+            "overdue": int(item_frame["overdue"].sum()) if not item_frame.empty else 0,
+            "repeat_incidents": int(len(repeats))}
+
+
+def cli_result(engine: Engine, settings: Settings, params: MetricParams) -> dict[str, Any]:
+    """The JSON object of `metrics actions`: cohorts by ``--by`` over the window, overdue keys, repeat incidents."""
+    start, end = params.window(settings.default_window_days)
+    args = dict(start=start, end=end, as_of=params.as_of, squads=params.squads)
+    frame = cohorts(engine, settings, by=params.by, **args)
+    listed = items(engine, settings, by=params.by, **args)
+    repeats = repeat_incidents(engine, settings, **args)
+    return {"metric": NAME, "params": params.as_json(), "rows": frame_records(frame),
+            "summary": {"target": settings.closure_target,
+                        "overdue_items": sorted(listed.loc[listed["overdue"], "item_id"]) if not listed.empty else [],
+                        "repeat_incidents": list(repeats["incident_id"])}}

@@ -1,0 +1,388 @@
+"""Budget burn (METRICS.md "Budget burn"): burn vs plan, run rate, forecast, exhaustion, vendor SOWs.
+
+Definitions, exactly as computed here:
+
+- The **budget period** is whole calendar months: ``start`` is moved to the first day of its
+  month and ``end`` to the last day of its month (default: the calendar year of the as-of date).
+- The **as-of day counts as elapsed**: spend dated on the as-of date is in burn to date, and the
+  as-of month's budget is planned pro rata ``as_of.day / days_in_month`` (on 10 March, 10/31).
+- **Burn to date** = sum of spend lines dated in ``[period start, min(as-of, period end)]``.
+- **Planned to date** = the budget of every period month ending on or before the as-of date, plus
+  the as-of month's budget × ``as_of.day / days_in_month``.
+- **Variance** = burn - planned; **variance_pct** = variance / planned (a fraction; null when
+  planned is 0).
+- **Run rate** = (actuals of the last 3 complete months) / 3. A month is complete when its last day
+  is on or before the as-of date (so on 31 March, March is complete). The months may lie before the
+  period start (it is a spending rate, not a period figure); a month without spend counts as 0.
+- **Remaining months** = the period months after the as-of month, each 1, plus the as-of month's
+  remaining fraction ``(days_in_month - as_of.day) / days_in_month``; all period months when the
+  as-of date is before the period, 0 when it is after it.
+- **Forecast at completion** = burn to date + run rate × remaining months.
+- **Exhaustion date** = the first day at whose end cumulative spend reaches the total budget: the
+  actual spend day when burn to date already has; otherwise the forecast, which spends the run rate
+  evenly over the days of each future month (``run_rate / days_in_month`` a day). Null when the
+  forecast stays below the total budget up to the period end (it is never extrapolated beyond the
+  period), or when the total budget is 0 (nothing to exhaust: see the variance instead).
+- Amounts are summed per currency only; scopes (and categories) are grouped case-insensitively and
+  shown with one spelling; a spend line without a category is ``uncategorised``.
+- **Squad filter**: a scope is selected when it, or the squad its name maps to by the mapping's
+  ``jira_project`` rules (a scope may be a project), equals a selected squad, case-insensitively.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.sql.elements import ColumnElement
+
+from delivery_health import squads as squad_rules
+from delivery_health import store
+from delivery_health.metrics.params import MetricParams, frame_records
+from delivery_health.settings import Settings
+
+RUN_RATE_MONTHS = 3  # METRICS.md: "the last 3 complete months"
+UNCATEGORISED = "uncategorised"
+_EPS = 1e-6  # currency units: float sums that differ by less are equal
+FIGURES = ["budget_total", "planned_to_date", "burn_to_date", "variance", "variance_pct", "run_rate_monthly",
+           "forecast_at_completion", "exhaustion_date"]
+SPEND_COLUMNS = ["date", "scope", "category", "vendor", "amount", "currency", "reference", "source_file",
+                 "in_burn_to_date", "in_run_rate"]
+BUDGET_COLUMNS = ["month", "scope", "category", "amount", "currency", "elapsed_fraction", "planned_to_date",
+                  "source_file"]
+SERIES_COLUMNS = ["currency", "month", "month_end", "budget", "actual", "planned_cum", "actual_cum", "forecast_cum"]
+
+
+# --- calendar ---------------------------------------------------------------------------------
+
+def month_end(m: date) -> date:
+    nxt = date(m.year + m.month // 12, m.month % 12 + 1, 1)
+    return nxt - timedelta(days=1)
+
+
+def _add_months(m: date, n: int) -> date:
+    k = m.year * 12 + m.month - 1 + n
+    return date(k // 12, k % 12 + 1, 1)
+
+
+def budget_period(start: date | None, end: date | None, as_of: date) -> tuple[date, date]:
+    """Whole months: default the calendar year of ``as_of``; one bound alone gives 12 months."""
+    if start is None and end is None:
+        return date(as_of.year, 1, 1), date(as_of.year, 12, 31)
+    first = start.replace(day=1) if start else _add_months(end.replace(day=1), -11)  # type: ignore[union-attr]
+    last = month_end(end) if end else month_end(_add_months(first, 11))
+    return first, last
+
+
+def _months(start: date, end: date) -> list[date]:
+    out, m = [], start.replace(day=1)
+    while m <= end:
+        out.append(m)
+        m = _add_months(m, 1)
+    return out
+
+
+def elapsed_fraction(m: date, as_of: date) -> float:
+    """Share of month ``m`` elapsed at the end of the as-of day (the as-of day counts)."""
+    if month_end(m) <= as_of:
+        return 1.0
+    if m > as_of:
+        return 0.0
+    return as_of.day / month_end(m).day
+
+
+def run_rate_months(as_of: date) -> list[date]:
+    """The last 3 complete months: a month is complete when it ends on or before the as-of date."""
+    last = as_of.replace(day=1) if month_end(as_of) == as_of else _add_months(as_of.replace(day=1), -1)
+    return [_add_months(last, -i) for i in range(RUN_RATE_MONTHS - 1, -1, -1)]
+
+
+def remaining_months(start: date, end: date, as_of: date) -> float:
+    return sum(1.0 - elapsed_fraction(m, as_of) for m in _months(start, end))
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+def scope_filter(settings: Settings, selected: tuple[str, ...], scope: ColumnElement) -> ColumnElement:
+    """A scope is selected when it, or the squad its project maps to, is a selected squad (any case)."""
+    if not selected:
+        return sa.true()
+    wanted = sorted({s.lower() for s in selected})
+    mapped = squad_rules.squad_case(squad_rules.load_rules(settings.squads_path), {"jira_project": scope}, team=scope)
+    return sa.or_(sa.func.lower(scope).in_(wanted), sa.func.lower(mapped).in_(wanted))
+
+
+def _budget_lines(engine: Engine, settings: Settings, start: date, end: date, squads: tuple[str, ...]) -> pd.DataFrame:
+    b = store.budget_lines
+    q = (sa.select(b.c.month, b.c.scope, b.c.category, b.c.amount, b.c.currency, b.c.source_file)
+         .where(b.c.month >= start, b.c.month <= end, scope_filter(settings, squads, b.c.scope))
+         .order_by(b.c.month, b.c.scope, b.c.category, b.c.currency))
+    with engine.connect() as conn:
+        rows = conn.execute(q).all()
+    frame = pd.DataFrame(rows, columns=["month", "scope", "category", "amount", "currency", "source_file"])
+    return frame.astype({"amount": float})
+
+
+def _spend_lines(engine: Engine, settings: Settings, first: date, last: date, squads: tuple[str, ...]) -> pd.DataFrame:
+    s = store.spend_lines
+    q = (sa.select(s.c.date, s.c.scope, s.c.category, s.c.vendor, s.c.amount, s.c.currency, s.c.reference,
+                   s.c.source_file)
+         .where(s.c.date >= first, s.c.date <= last, scope_filter(settings, squads, s.c.scope))
+         .order_by(s.c.date, s.c.scope, s.c.id))
+    with engine.connect() as conn:
+        rows = conn.execute(q).all()
+    frame = pd.DataFrame(rows, columns=SPEND_COLUMNS[:8]).astype({"amount": float})
+    frame["category"] = frame["category"].fillna(UNCATEGORISED)
+    return frame
+
+
+def _canonical(frames: list[pd.DataFrame], col: str) -> None:
+    """One spelling per case-insensitive value (the first in sort order), in place."""
+    values = pd.concat([f[col] for f in frames]) if frames else pd.Series(dtype=object)
+    spelling: dict[str, str] = {}
+    for v in sorted(set(values.dropna())):
+        spelling.setdefault(v.lower(), v)
+    for f in frames:
+        f[col] = f[col].map(lambda v: spelling.get(v.lower(), v) if isinstance(v, str) else v)
+
+
+class _Data:
+    """Budget and spend lines for a period, as-of date and squad selection (scopes/categories canonical)."""
+
+    def __init__(self, engine: Engine, settings: Settings, start: date, end: date, as_of: date,
+                 squads: tuple[str, ...]):
+        self.start, self.end = budget_period(start, end, as_of)
+        self.as_of = as_of
+        self.rr_months = run_rate_months(as_of)
+        if not store.database_exists(engine):
+            self.budget = pd.DataFrame(columns=BUDGET_COLUMNS[:4] + ["currency", "source_file"])
+            self.spend = pd.DataFrame(columns=SPEND_COLUMNS[:8])
+        else:
+            self.budget = _budget_lines(engine, settings, self.start, self.end, squads)
+            first = min(self.start, self.rr_months[0])
+            self.spend = _spend_lines(engine, settings, first, as_of, squads)
+        _canonical([self.budget, self.spend], "scope")
+        _canonical([self.budget, self.spend], "category")
+        burn_end = min(as_of, self.end)
+        self.spend["in_burn_to_date"] = self.spend["date"].map(lambda d: self.start <= d <= burn_end).astype(bool)
+        self.spend["in_run_rate"] = self.spend["date"].map(
+            lambda d: d.replace(day=1) in self.rr_months).astype(bool)
+        self.budget["elapsed_fraction"] = self.budget["month"].map(lambda m: elapsed_fraction(m, as_of)).astype(float)
+        self.budget["planned_to_date"] = self.budget["amount"] * self.budget["elapsed_fraction"]
+
+    def groups(self, keys: list[str]) -> list[tuple[tuple, pd.DataFrame, pd.DataFrame]]:
+        """(key values, budget lines, spend lines) per combination of ``keys`` present in either table."""
+        present = pd.concat([self.budget[keys], self.spend[keys]]).drop_duplicates()
+        out = []
+        for values in sorted(present.itertuples(index=False, name=None), key=lambda t: [str(v).lower() for v in t]):
+            bm = (self.budget[keys] == list(values)).all(axis=1)
+            sm = (self.spend[keys] == list(values)).all(axis=1)
+            out.append((values, self.budget[bm], self.spend[sm]))
+        return out
+
+    def figures(self, budget: pd.DataFrame, spend: pd.DataFrame) -> dict[str, Any]:
+        total = float(budget["amount"].sum())
+        planned = float(budget["planned_to_date"].sum())
+        burn = float(spend.loc[spend["in_burn_to_date"], "amount"].sum())
+        run_rate = float(spend.loc[spend["in_run_rate"], "amount"].sum()) / RUN_RATE_MONTHS
+        variance = burn - planned
+        return {
+            "budget_total": total, "planned_to_date": planned, "burn_to_date": burn, "variance": variance,
+            "variance_pct": variance / planned if abs(planned) > _EPS else None,
+            "run_rate_monthly": run_rate,
+            "forecast_at_completion": burn + run_rate * remaining_months(self.start, self.end, self.as_of),
+            "exhaustion_date": self._exhaustion(total, burn, run_rate, spend[spend["in_burn_to_date"]]),
+        }
+
+    def _exhaustion(self, total: float, burn: float, run_rate: float, burn_lines: pd.DataFrame) -> date | None:
+        if total <= _EPS:
+            return None
+        if burn >= total - _EPS:  # already spent: the day the actuals reached it
+            daily = burn_lines.groupby("date")["amount"].sum().sort_index().cumsum()
+            return daily[daily >= total - _EPS].index[0]
+        if run_rate <= _EPS:
+            return None
+        need = total - burn
+        for m in _months(self.start, self.end):
+            first, last = max(m, self.as_of + timedelta(days=1)), month_end(m)
+            if first > last:
+                continue
+            per_day = run_rate / last.day
+            days = (last - first).days + 1
+            if need <= per_day * days + _EPS:
+                return first + timedelta(days=max(1, math.ceil(need / per_day - 1e-9)) - 1)
+            need -= per_day * days
+        return None
+
+
+def _figure_frame(data: _Data, keys: list[str], currency: str | None) -> pd.DataFrame:
+    rows = [{**dict(zip(keys, values)), **data.figures(b, s)} for values, b, s in data.groups(keys)
+            if currency is None or dict(zip(keys, values))["currency"] == currency]
+    return pd.DataFrame(rows, columns=keys + FIGURES)
+
+
+# --- public -------------------------------------------------------------------------------------
+
+def burn_by_scope(engine: Engine, settings: Settings, start: date | None = None, end: date | None = None,
+                  as_of: date | None = None, squads: tuple[str, ...] = (),
+                  currency: str | None = None) -> pd.DataFrame:
+    """One row per (scope, currency): ``scope, currency`` + FIGURES (amounts in that currency,
+    variance_pct a fraction, run rate per month, exhaustion_date a date or None)."""
+    data = _Data(engine, settings, start, end, as_of or date.today(), squads)
+    return _figure_frame(data, ["scope", "currency"], currency)
+
+
+def burn_totals(engine: Engine, settings: Settings, start: date | None = None, end: date | None = None,
+                as_of: date | None = None, squads: tuple[str, ...] = (),
+                  currency: str | None = None) -> pd.DataFrame:
+    """One row per currency over every selected scope: ``currency`` + FIGURES."""
+    data = _Data(engine, settings, start, end, as_of or date.today(), squads)
+    return _figure_frame(data, ["currency"], currency)
+
+
+def burn_by_category(engine: Engine, settings: Settings, start: date | None = None, end: date | None = None,
+                     as_of: date | None = None, squads: tuple[str, ...] = (),
+                  currency: str | None = None) -> pd.DataFrame:
+    """One row per (currency, category): ``currency, category`` + FIGURES.
+    ``currency`` (here and below) keeps one currency only."""
+    data = _Data(engine, settings, start, end, as_of or date.today(), squads)
+    return _figure_frame(data, ["currency", "category"], currency)
+
+
+def monthly_series(engine: Engine, settings: Settings, start: date | None = None, end: date | None = None,
+                   as_of: date | None = None, squads: tuple[str, ...] = (),
+                   currency: str | None = None, scope: str | None = None) -> pd.DataFrame:
+    """The S-curve, one row per (currency, period month): ``budget`` and ``actual`` of the month,
+    ``planned_cum`` (cumulative budget at the month end), ``actual_cum`` (cumulative actuals through
+    min(month end, as-of); null for months after the as-of month), ``forecast_cum`` (burn to date +
+    run rate × remaining months up to the month end; null for months ending before the as-of date)."""
+    data = _Data(engine, settings, start, end, as_of or date.today(), squads)
+    rows = []
+    for (cur,), budget, spend in data.groups(["currency"]):
+        if currency is not None and cur != currency:
+            continue
+        if scope is not None:
+            budget = budget[budget["scope"].str.lower() == scope.lower()]
+            spend = spend[spend["scope"].str.lower() == scope.lower()]
+        burn_lines = spend[spend["in_burn_to_date"]]
+        fig = data.figures(budget, spend)
+        planned_cum = actual_cum = 0.0
+        ahead = 0.0  # remaining months counted so far
+        for m in _months(data.start, data.end):
+            m_budget = float(budget.loc[budget["month"] == m, "amount"].sum())
+            m_actual = float(burn_lines.loc[burn_lines["date"].map(lambda d: d.replace(day=1) == m), "amount"].sum())
+            planned_cum += m_budget
+            actual_cum += m_actual
+            ahead += 1.0 - elapsed_fraction(m, data.as_of)
+            rows.append({
+                "currency": cur, "month": m, "month_end": month_end(m), "budget": m_budget, "actual": m_actual,
+                "planned_cum": planned_cum, "actual_cum": actual_cum if m <= data.as_of else None,
+                "forecast_cum": (fig["burn_to_date"] + fig["run_rate_monthly"] * ahead
+                                 if month_end(m) >= data.as_of else None),
+            })
+    return pd.DataFrame(rows, columns=SERIES_COLUMNS)
+
+
+def _drill(frame: pd.DataFrame, currency: str | None, scope: str | None, category: str | None) -> pd.DataFrame:
+    keep = pd.Series(True, index=frame.index)
+    for col, value in (("currency", currency), ("scope", scope), ("category", category)):
+        if value is not None:
+            keep &= frame[col].str.lower() == value.lower()
+    return frame[keep].reset_index(drop=True)
+
+
+def spend_detail(engine: Engine, settings: Settings, start: date | None = None, end: date | None = None,
+                 as_of: date | None = None, squads: tuple[str, ...] = (), currency: str | None = None,
+                 scope: str | None = None, category: str | None = None) -> pd.DataFrame:
+    """The spend lines behind burn to date and the run rate: SPEND_COLUMNS, two flags saying which."""
+    data = _Data(engine, settings, start, end, as_of or date.today(), squads)
+    return _drill(data.spend, currency, scope, category)[SPEND_COLUMNS]
+
+
+def budget_detail(engine: Engine, settings: Settings, start: date | None = None, end: date | None = None,
+                  as_of: date | None = None, squads: tuple[str, ...] = (), currency: str | None = None,
+                  scope: str | None = None, category: str | None = None) -> pd.DataFrame:
+    """The budget lines behind budget total and planned to date: BUDGET_COLUMNS (planned = amount × elapsed)."""
+    data = _Data(engine, settings, start, end, as_of or date.today(), squads)
+    return _drill(data.budget, currency, scope, category)[BUDGET_COLUMNS]
+
+
+def _sow_shares(row: Any, as_of: date) -> tuple[float | None, float | None, int | None]:
+    """(consumed share, elapsed share, days to end) of one SOW at the as-of date."""
+    consumed = (row.invoiced_to_date / row.value
+                if row.invoiced_to_date is not None and row.value is not None and row.value > 0 else None)
+    elapsed = None
+    if row.start_date is not None and row.end_date is not None and row.end_date >= row.start_date:
+        total = (row.end_date - row.start_date).days + 1  # both ends inclusive
+        elapsed = min(max((as_of - row.start_date).days + 1, 0), total) / total  # the as-of day counts
+    days_to_end = (row.end_date - as_of).days if row.end_date is not None else None
+    return consumed, elapsed, days_to_end
+
+
+def sow_ledger(engine: Engine, settings: Settings, start: date | None = None, end: date | None = None,
+               as_of: date | None = None, squads: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Vendor SOWs overlapping the budget period (undated ones included), one row each.
+
+    ``consumed_pct`` = invoiced_to_date / value and ``elapsed_pct`` = elapsed days / total days
+    (start and end inclusive, the as-of day elapsed) are fractions like every rate (0.42 = 42 %);
+    consumed can exceed 1 (over-invoiced), null when value is missing or 0. ``flagged`` when
+    consumed - elapsed > settings.sow_overconsumption_margin (strictly: exactly 10 points is not
+    flagged) or when the SOW ends within settings.sow_ending_days days (0 <= end - as-of <= 60; an
+    SOW that has already ended is not flagged for ending). ``flag_reason`` says which, in words.
+    """
+    as_of = as_of or date.today()
+    cols = ["sow_id", "vendor", "scope", "currency", "value", "invoiced_to_date", "start_date", "end_date",
+            "consumed_pct", "elapsed_pct", "days_to_end", "over_consumed", "ending_soon", "flagged", "flag_reason"]
+    if not store.database_exists(engine):
+        return pd.DataFrame(columns=cols)
+    first, last = budget_period(start, end, as_of)
+    w = store.sows
+    q = (sa.select(w.c.id.label("sow_id"), w.c.vendor, w.c.scope, w.c.currency, w.c.value, w.c.invoiced_to_date,
+                   w.c.start_date, w.c.end_date)
+         .where(sa.or_(w.c.start_date.is_(None), w.c.start_date <= last),
+                sa.or_(w.c.end_date.is_(None), w.c.end_date >= first),
+                scope_filter(settings, squads, sa.func.coalesce(w.c.scope, "")))
+         .order_by(w.c.currency, w.c.vendor, w.c.id))
+    with engine.connect() as conn:
+        rows = conn.execute(q).all()
+    out = []
+    margin = settings.sow_overconsumption_margin
+    for row in rows:
+        consumed, elapsed, days_to_end = _sow_shares(row, as_of)
+        # round: 0.61 - 0.51 is 0.0999..., a float artefact must not decide a boundary
+        over = consumed is not None and elapsed is not None and round(consumed - elapsed, 9) > margin
+        ending = days_to_end is not None and 0 <= days_to_end <= settings.sow_ending_days
+        reasons = []
+        if over:
+            reasons.append(f"consumed {consumed:.0%} of its value with {elapsed:.0%} of its time elapsed "
+                           f"(more than {margin * 100:g} points ahead)")
+        if ending:
+            reasons.append(f"ends in {days_to_end} days ({row.end_date.isoformat()}), "
+                           f"within {settings.sow_ending_days}")
+        out.append({**row._asdict(), "consumed_pct": consumed, "elapsed_pct": elapsed, "days_to_end": days_to_end,
+                    "over_consumed": over, "ending_soon": ending, "flagged": over or ending,
+                    "flag_reason": "; ".join(reasons) or None})
+    return pd.DataFrame(out, columns=cols)
+
+
+SOW_SUMMARY = ["sow_id", "vendor", "currency", "value", "invoiced_to_date", "consumed_pct", "elapsed_pct", "flagged",
+               "scope", "start_date", "end_date", "days_to_end", "flag_reason"]
+
+
+def cli_result(engine: Engine, settings: Settings, params: MetricParams) -> dict[str, Any]:
+    """`metrics budget`: rows per (scope, currency); summary: SOW ledger and per-currency totals."""
+    start, end = budget_period(params.start, params.end, params.as_of)
+    kwargs = {"start": start, "end": end, "as_of": params.as_of, "squads": params.squads}
+    return {
+        "metric": "budget",
+        "params": {**params.as_json(), "period_start": start.isoformat(), "period_end": end.isoformat()},
+        "rows": frame_records(burn_by_scope(engine, settings, **kwargs)),
+        "summary": {
+            "sows": frame_records(sow_ledger(engine, settings, **kwargs)[SOW_SUMMARY]),
+            "totals": frame_records(burn_totals(engine, settings, **kwargs)),
+        },
+    }

@@ -1,0 +1,276 @@
+"""Dependency risk (METRICS.md "Dependency risk"): open blocking links, what lands too late, chains, cycles.
+
+A dependency is a row of ``issue_links`` with ``is_blocking`` (``from_key`` = blocker,
+``to_key`` = blocked; the loaders already turned "depends on" and inward links into that
+direction). The list is *open as of* the as-of date: statuses are the current ones loaded,
+so the as-of date only moves the staleness cut-off, and ``--start``/``--end`` are ignored
+(a need date next quarter matters today, whatever window the sidebar shows).
+
+Assumptions:
+- Open = neither side's status category is Done. A side that is not in ``work_items``
+  (a link to an issue outside the export) has an unknown status and counts as open; its
+  squad is ``unassigned``, it has no dates, so as a blocker it is never stale but makes
+  the dependency unscheduled when the blocked item has a need date.
+- Need date = the blocked item's due date, else the release date of its earliest fix
+  version (``work_item_tags`` kind ``fix_version`` joined to ``releases`` on project and
+  version), else none. Land date = the same for the blocker.
+- Stale = the blocker's ``updated_at`` is ``settings.stale_days`` or more calendar days
+  before the as-of date.
+- Depth is computed on every open dependency (a chain crosses squads and releases),
+  before the squad and release filters pick rows; edges inside a cycle count as one level
+  and are not followed (the cycle is reported instead), so depth is always finite.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from delivery_health import squads, store
+from delivery_health.metrics.params import MetricParams, frame_records
+from delivery_health.settings import Settings
+
+NAME = "dependencies"
+# The CLI contract (one row per open dependency); the page also uses the columns after these.
+ROW_COLUMNS = ["blocker_key", "blocked_key", "blocker_squad", "blocked_squad", "cross_team", "blocker_status",
+               "blocked_status", "need_date", "land_date", "late", "unscheduled", "stale", "at_risk", "depth"]
+EXTRA_COLUMNS = ["risk_reason", "blocker_summary", "blocked_summary", "need_release", "land_release", "blocker_updated_at",
+                 "blocker_depth", "in_cycle"]
+COLUMNS = ROW_COLUMNS + EXTRA_COLUMNS
+PAIR_COLUMNS = ["blocker_squad", "blocked_squad", "open", "at_risk"]
+
+
+@dataclass
+class DependencyRisk:
+    """``rows``: one per open dependency (``COLUMNS``, dates as ``datetime.date``, booleans, depth an int);
+    ``cycles``: key lists (each in blocking order, starting at its smallest key);
+    ``squad_pairs``: ``PAIR_COLUMNS`` counts per (blocker squad, blocked squad)."""
+
+    rows: pd.DataFrame
+    cycles: list[list[str]] = field(default_factory=list)
+    squad_pairs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PAIR_COLUMNS))
+
+    @property
+    def empty(self) -> bool:
+        return self.rows.empty
+
+
+def _earliest_release(item: sa.Table, what: str) -> sa.ScalarSelect:
+    """The release date (``what="date"``) or name (``"version"``) of the item's earliest dated fix version."""
+    t, r = store.work_item_tags, store.releases
+    col = r.c.release_date if what == "date" else r.c.version
+    return (sa.select(col)
+            .select_from(t.join(r, r.c.version == t.c.value))
+            .where(t.c.item_key == item.c.id, t.c.kind == "fix_version",
+                   r.c.project_key == item.c.project_key, r.c.release_date.is_not(None))
+            .order_by(r.c.release_date, r.c.version).limit(1).scalar_subquery())
+
+
+def _open_edges(engine: Engine, settings: Settings, as_of: date) -> pd.DataFrame:
+    rules = squads.load_rules(settings.squads_path)
+    links = store.issue_links
+    blocker, blocked = store.work_items.alias("blocker"), store.work_items.alias("blocked")
+    not_done = lambda wi: sa.func.coalesce(wi.c.status_category, "") != "Done"  # noqa: E731 - unknown side = open
+    stale_before = datetime.combine(as_of - timedelta(days=settings.stale_days - 1), time())
+    q = (sa.select(
+        links.c.from_key.label("blocker_key"), links.c.to_key.label("blocked_key"),
+        squads.work_item_squad(rules, blocker).label("blocker_squad"),
+        squads.work_item_squad(rules, blocked).label("blocked_squad"),
+        blocker.c.status.label("blocker_status"), blocked.c.status.label("blocked_status"),
+        blocker.c.summary.label("blocker_summary"), blocked.c.summary.label("blocked_summary"),
+        sa.func.coalesce(blocked.c.due_date, _earliest_release(blocked, "date")).label("need_date"),
+        sa.case((blocked.c.due_date.is_(None), _earliest_release(blocked, "version"))).label("need_release"),
+        sa.func.coalesce(blocker.c.due_date, _earliest_release(blocker, "date")).label("land_date"),
+        sa.case((blocker.c.due_date.is_(None), _earliest_release(blocker, "version"))).label("land_release"),
+        blocker.c.updated_at.label("blocker_updated_at"),
+        sa.func.coalesce(blocker.c.updated_at < stale_before, False).label("stale"),
+    )
+        .select_from(links.outerjoin(blocker, blocker.c.id == links.c.from_key)
+                     .outerjoin(blocked, blocked.c.id == links.c.to_key))
+        .where(links.c.is_blocking.is_(True), not_done(blocker), not_done(blocked))
+        .order_by(links.c.from_key, links.c.to_key))
+    with engine.connect() as conn:
+        frame = pd.DataFrame(conn.execute(q).mappings().all())
+    return frame.drop_duplicates(["blocker_key", "blocked_key"]) if not frame.empty else frame
+
+
+def _components(nodes: list[str], blockers_of: dict[str, list[str]]) -> dict[str, int]:
+    """Strongly connected components (iterative Tarjan): node -> component number."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    comp: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    counter = 0
+    done = 0
+    for root in nodes:
+        if root in index:
+            continue
+        work = [(root, iter(blockers_of.get(root, ())))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, it = work[-1]
+            nxt = next(it, None)
+            if nxt is not None:
+                if nxt not in index:
+                    index[nxt] = low[nxt] = counter
+                    counter += 1
+                    stack.append(nxt)
+                    on_stack.add(nxt)
+                    work.append((nxt, iter(blockers_of.get(nxt, ()))))
+                elif nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    comp[member] = done
+                    if member == node:
+                        break
+                done += 1
+    return comp
+
+
+def _cycle_order(members: set[str], blocks: dict[str, list[str]]) -> list[str]:
+    """The members in blocking order from the smallest key (exact for a simple cycle; a walk otherwise)."""
+    start = min(members)
+    order, node = [start], start
+    while True:
+        nxt = sorted(b for b in blocks.get(node, ()) if b in members and (b not in order or b == start))
+        if not nxt or nxt[0] == start:
+            break
+        node = nxt[0]
+        order.append(node)
+    return order + sorted(members - set(order))
+
+
+def _chains(edges: list[tuple[str, str]]) -> tuple[dict[str, int], list[list[str]], set[str]]:
+    """(depth per key, cycles, keys in a cycle) of the blocker -> blocked graph."""
+    blockers_of: dict[str, list[str]] = defaultdict(list)
+    blocks: dict[str, list[str]] = defaultdict(list)
+    for a, b in edges:
+        blockers_of[b].append(a)
+        blocks[a].append(b)
+    nodes = sorted({k for e in edges for k in e})
+    comp = _components(nodes, blockers_of)
+    members: dict[int, set[str]] = defaultdict(set)
+    for node, c in comp.items():
+        members[c].add(node)
+    cyclic = {c for c, m in members.items() if len(m) > 1 or any(n in blockers_of[n] for n in m)}
+    cycles = sorted(_cycle_order(members[c], blocks) for c in cyclic)
+    # Tarjan numbers components in reverse topological order of the blocked-by graph: a
+    # component's blockers are finished first, so a single pass in that order sees them done.
+    depth: dict[str, int] = {}
+    for c in sorted(members):
+        for node in sorted(members[c]):
+            outside = [1 + depth[b] for b in blockers_of[node] if comp[b] != c]
+            inside = [1 for b in blockers_of[node] if comp[b] == c]
+            depth[node] = max(outside + inside, default=0)
+    return depth, cycles, {n for c in cyclic for n in members[c]}
+
+
+def _reason(row: Any, as_of: date) -> str | None:
+    """Why a dependency is at risk, in words (e.g. "lands 9 days late; stale: no update for 15 days")."""
+    parts = []
+    if row.late:
+        parts.append(f"lands {(row.land_date - row.need_date).days} days late")
+    if row.unscheduled:
+        parts.append("blocker has no due date or dated fix version")
+    if row.stale:
+        parts.append(f"stale: no update for {(as_of - row.blocker_updated_at.date()).days} days")
+    return "; ".join(parts) or None
+
+
+def _fix_versions(engine: Engine, keys: list[str]) -> dict[str, set[str]]:
+    t = store.work_item_tags
+    found: dict[str, set[str]] = defaultdict(set)
+    with engine.connect() as conn:
+        for i in range(0, len(keys), 5000):
+            q = sa.select(t.c.item_key, t.c.value).where(t.c.kind == "fix_version", t.c.item_key.in_(keys[i:i + 5000]))
+            for key, version in conn.execute(q):
+                found[key].add(version)
+    return found
+
+
+def dependency_risk(engine: Engine, settings: Settings, as_of: date, squads: tuple[str, ...] = (),
+                    release: str | None = None) -> DependencyRisk:
+    """Open dependencies as of ``as_of`` whose blocker or blocked squad is in ``squads`` (all when empty) and,
+    when ``release`` is given, whose blocked item has that fix version. See the module docstring."""
+    if not store.database_exists(engine):
+        return DependencyRisk(pd.DataFrame(columns=COLUMNS))
+    frame = _open_edges(engine, settings, as_of)
+    if frame.empty:
+        return DependencyRisk(pd.DataFrame(columns=COLUMNS))
+    depth, cycles, cyclic = _chains(list(zip(frame["blocker_key"], frame["blocked_key"])))
+    frame["cross_team"] = frame["blocker_squad"] != frame["blocked_squad"]
+    pairs = list(zip(frame["need_date"], frame["land_date"]))
+    frame["late"] = [bool(pd.notna(need) and pd.notna(land) and land > need) for need, land in pairs]
+    frame["unscheduled"] = [bool(pd.notna(need) and pd.isna(land)) for need, land in pairs]
+    frame["stale"] = frame["stale"].astype(bool)
+    frame["at_risk"] = frame["late"] | frame["unscheduled"] | frame["stale"]
+    frame["risk_reason"] = [_reason(r, as_of) for r in frame.itertuples()]
+    frame["depth"] = frame["blocked_key"].map(depth).astype(int)
+    frame["blocker_depth"] = frame["blocker_key"].map(depth).astype(int)
+    frame["in_cycle"] = frame["blocker_key"].isin(cyclic) & frame["blocked_key"].isin(cyclic)
+    keep = pd.Series(True, index=frame.index)
+    if squads:
+        keep &= frame["blocker_squad"].isin(squads) | frame["blocked_squad"].isin(squads)
+    if release:
+        versions = _fix_versions(engine, sorted(set(frame["blocked_key"])))
+        keep &= frame["blocked_key"].map(lambda k: release in versions.get(k, ()))
+    rows = frame[keep][COLUMNS].reset_index(drop=True)
+    selected = set(rows["blocker_key"]) | set(rows["blocked_key"])
+    cycles = [c for c in cycles if selected & set(c)]
+    return DependencyRisk(rows, cycles, _squad_pairs(rows))
+
+
+def _squad_pairs(rows: pd.DataFrame) -> pd.DataFrame:
+    if rows.empty:
+        return pd.DataFrame(columns=PAIR_COLUMNS)
+    pairs = (rows.groupby(["blocker_squad", "blocked_squad"], as_index=False)
+             .agg(open=("blocker_key", "size"), at_risk=("at_risk", "sum")))
+    pairs["at_risk"] = pairs["at_risk"].astype(int)
+    return pairs[PAIR_COLUMNS]
+
+
+def release_options(engine: Engine, settings: Settings) -> list[str]:
+    """Fix versions of items blocked by another item (for the page's release filter), earliest release first."""
+    if not store.database_exists(engine):
+        return []
+    t, links, r, wi = store.work_item_tags, store.issue_links, store.releases, store.work_items
+    q = (sa.select(t.c.value, sa.func.min(r.c.release_date).label("released"))
+         .select_from(t.join(links, links.c.to_key == t.c.item_key).join(wi, wi.c.id == t.c.item_key)
+                      .outerjoin(r, sa.and_(r.c.version == t.c.value, r.c.project_key == wi.c.project_key)))
+         .where(t.c.kind == "fix_version", links.c.is_blocking.is_(True))
+         .group_by(t.c.value))
+    with engine.connect() as conn:
+        found = conn.execute(q).all()
+    return [v for v, _ in sorted(found, key=lambda x: (x[1] is None, x[1] or date.min, x[0]))]
+
+
+def summary(result: DependencyRisk) -> dict[str, Any]:
+    rows = result.rows
+    count = lambda col: int(rows[col].sum()) if not rows.empty else 0  # noqa: E731
+    return {"open": int(len(rows)), "cross_team": count("cross_team"), "late": count("late"),
+            "unscheduled": count("unscheduled"), "stale": count("stale"), "at_risk": count("at_risk"),
+            "cycles": result.cycles, "squad_pairs": frame_records(result.squad_pairs)}
+
+
+def cli_result(engine: Engine, settings: Settings, params: MetricParams) -> dict[str, Any]:
+    """The JSON object of `metrics dependencies`: ``--start``/``--end``/``--by`` do not apply (open as of ``--as-of``)."""
+    result = dependency_risk(engine, settings, params.as_of, params.squads)
+    return {"metric": NAME, "params": params.as_json(), "rows": frame_records(result.rows[ROW_COLUMNS]),
+            "summary": summary(result)}

@@ -1,0 +1,322 @@
+"""DORA trends: the five keys per period and squad, performance tiers, headline figures.
+
+Definitions are METRICS.md's, and only those; the SQL building blocks are in
+``dora_sql`` (production deployments, commit inclusion, incident attribution), tier
+boundaries in ``dora_tiers`` and the rows behind the figures in ``dora_drill``.
+
+Row columns (``dora_trends``; one row per period and squad with data, plus one per
+period with ``squad`` None for the whole selection):
+
+- ``period_start`` (date): ISO week (Monday), calendar month or quarter start.
+- ``deployments``: production deployments (production environment, outcome success)
+  finished in the period; ``deployment_days``: distinct UTC dates among them.
+- ``deploys_per_week``: deployments / days × 7, where days are the period's days inside
+  the selected window: a partial first or last period is clipped to the window, so a
+  3-day stub is not compared with a 7-day week.
+- ``failed_attempts``: production-environment runs whose outcome is ``failure``, at their
+  finished_at (started_at when they never finished). Cancelled runs are not counted: a
+  cancellation is someone's decision, not a failed change. Not a DORA "failed deployment".
+- ``lead_time_median_hours``, ``..._p75_hours``, ``..._p90_hours``: over the commits whose
+  (first including) deployment finished in the period; negatives clamped to 0.
+- ``change_failure_rate`` = ``failed_deployments`` / ``deployments`` (null without
+  deployments); a deployment is failed when an incident is attributed to it.
+- ``incidents``: incidents (by the incident's squad) started in the period;
+  ``open_incidents``: those not resolved; ``recovery_median_hours``: median of
+  resolved_at - started_at over the resolved ones (open ones are counted, not in the median).
+- ``rework_deployments`` and ``rework_rate`` = rework / deployments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql import Subquery
+
+from delivery_health import squads as squad_rules
+from delivery_health import store
+from delivery_health.metrics import dora_sql, dora_tiers
+from delivery_health.metrics.params import MetricParams, frame_records, json_value
+from delivery_health.settings import Settings
+
+ROW_KEYS = ["period_start", "squad", "deployments", "deployment_days", "deploys_per_week", "failed_attempts",
+            "lead_time_median_hours", "lead_time_p75_hours", "lead_time_p90_hours", "change_failure_rate",
+            "failed_deployments", "incidents", "open_incidents", "recovery_median_hours", "rework_deployments",
+            "rework_rate"]
+TIER_KEYS = ["squad", "deployment_frequency", "lead_time", "change_failure_rate", "recovery_time"]
+_COUNTS = ["deployments", "deployment_days", "failed_attempts", "failed_deployments", "incidents", "open_incidents",
+           "rework_deployments", "commits", "clamped_commits"]
+GRAINS = ("week", "month", "quarter")
+_TOTAL = "\x00all"  # merge key of the whole-selection rows (pandas merges would pair None with None anyway)
+
+
+# ---- periods ---------------------------------------------------------------------------------------
+
+def period_start_of(day: date, by: str) -> date:
+    """The start of the ISO week / calendar month / calendar quarter containing ``day``."""
+    if by == "week":
+        return day - timedelta(days=day.weekday())
+    if by == "month":
+        return day.replace(day=1)
+    if by == "quarter":
+        return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+    raise ValueError(f"unknown period {by!r} (one of {', '.join(GRAINS)})")
+
+
+def next_period_start(start: date, by: str) -> date:
+    if by == "week":
+        return start + timedelta(days=7)
+    months = 1 if by == "month" else 3
+    y, m = divmod(start.month - 1 + months, 12)
+    return date(start.year + y, m + 1, 1)
+
+
+def periods(start: date, end: date, by: str) -> list[date]:
+    """Every period start from the one containing ``start`` to the one containing ``end``."""
+    out, p = [], period_start_of(start, by)
+    while p <= end:
+        out.append(p)
+        p = next_period_start(p, by)
+    return out
+
+
+def period_bounds(period: date, by: str, start: date, end: date) -> tuple[date, date]:
+    """The inclusive dates of ``period`` clipped to the window [start, end]."""
+    return max(period, start), min(next_period_start(period, by) - timedelta(days=1), end)
+
+
+def instants(start: date, end: date) -> tuple[datetime, datetime]:
+    """[start, end] inclusive dates as a half-open range of instants."""
+    return datetime.combine(start, time()), datetime.combine(end + timedelta(days=1), time())
+
+
+# ---- aggregation -----------------------------------------------------------------------------------
+
+def _hours(seconds: sa.ColumnElement) -> sa.ColumnElement:
+    return seconds / dora_sql.HOUR
+
+
+def _pct(q: float, col: sa.ColumnElement) -> sa.ColumnElement:
+    return sa.func.percentile_cont(q).within_group(col)
+
+
+def _flag(cond: sa.ColumnElement) -> sa.ColumnElement:
+    return sa.func.sum(sa.case((cond, 1), else_=0))
+
+
+def _bases(settings: Settings, rules: list[squad_rules.Rule], end_excl: datetime) -> list[tuple[Subquery, Callable]]:
+    """(subquery with columns ``t`` and ``squad``, measures over it) for each kind of fact."""
+    prod, failed = dora_sql.production(settings, rules, end_excl), dora_sql.failed_deployment_ids(settings, rules)
+    deps = (sa.select(prod.c.finished_at.label("t"), prod.c.squad, prod.c.is_rework,
+                      failed.c.deployment_id.isnot(None).label("failed"))
+            .select_from(prod.outerjoin(failed, failed.c.deployment_id == prod.c.id)).subquery())
+    runs = dora_sql.attempts(settings, rules)
+    fails = sa.select(runs.c.at.label("t"), runs.c.squad).where(runs.c.outcome == "failure").subquery()
+    lead = dora_sql.lead_rows(settings, rules, end_excl)
+    commits = sa.select(lead.c.finished_at.label("t"), lead.c.squad, lead.c.lead_seconds).subquery()
+    inc = dora_sql.incidents_attributed(settings, rules)
+    incs = sa.select(inc.c.started_at.label("t"), inc.c.squad, inc.c.resolved_at, inc.c.recovery_seconds).subquery()
+
+    def lead_measures(w):
+        clamped = _hours(sa.case((w.c.lead_seconds < 0, 0.0), else_=w.c.lead_seconds))
+        return [_pct(0.5, clamped).label("lead_time_median_hours"), _pct(0.75, clamped).label("lead_time_p75_hours"),
+                _pct(0.9, clamped).label("lead_time_p90_hours"), sa.func.count().label("commits"),
+                _flag(w.c.lead_seconds < 0).label("clamped_commits")]
+
+    return [
+        (deps, lambda w: [sa.func.count().label("deployments"),
+                          sa.func.count(sa.distinct(sa.cast(w.c.t, sa.Date))).label("deployment_days"),
+                          _flag(w.c.failed).label("failed_deployments"), _flag(w.c.is_rework).label("rework_deployments")]),
+        (fails, lambda w: [sa.func.count().label("failed_attempts")]),
+        (commits, lead_measures),
+        (incs, lambda w: [sa.func.count().label("incidents"), _flag(w.c.resolved_at.is_(None)).label("open_incidents"),
+                          _pct(0.5, _hours(sa.case((w.c.resolved_at.isnot(None), w.c.recovery_seconds)))
+                               ).label("recovery_median_hours")]),
+    ]
+
+
+def _aggregate(conn: Connection, base: Subquery, measures: Callable, by: str | None, start: date, end: date,
+               selected: tuple[str, ...]) -> pd.DataFrame:
+    """Measures per (period_start, squad) and per period for the selection (squad = _TOTAL)."""
+    lo, hi = instants(start, end)
+    cols = [sa.cast(sa.func.date_trunc(by, base.c.t), sa.Date).label("period_start")] if by else []
+    q = sa.select(base, *cols).where(base.c.t >= lo, base.c.t < hi)
+    if selected:
+        q = q.where(base.c.squad.in_(selected))
+    w = q.subquery("w")
+    frames = []
+    for keys in ([w.c.squad], []):
+        group = ([w.c.period_start] if by else []) + keys
+        q = sa.select(*group, *measures(w)).select_from(w).group_by(*group)
+        if not group:  # an aggregate without GROUP BY answers one row even over no rows
+            q = q.having(sa.func.count() > 0)
+        rows = conn.execute(q).mappings().all()
+        frame = pd.DataFrame([dict(r) for r in rows])
+        if frame.empty:
+            continue
+        if not by:
+            frame["period_start"] = start
+        if not keys:
+            frame["squad"] = _TOTAL
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["period_start", "squad"])
+
+
+def _frame(engine: Engine, settings: Settings, start: date, end: date, by: str | None,
+           selected: tuple[str, ...]) -> pd.DataFrame:
+    """Every measure per period (or the whole window when ``by`` is None) and squad; empty without data."""
+    if not store.database_exists(engine):
+        return pd.DataFrame(columns=ROW_KEYS + ["commits", "clamped_commits"])
+    rules = squad_rules.load_rules(settings.squads_path)
+    with engine.connect() as conn:
+        parts = [_aggregate(conn, base, m, by, start, end, selected)
+                 for base, m in _bases(settings, rules, instants(start, end)[1])]
+    parts = [p for p in parts if not p.empty]
+    if not parts:
+        return pd.DataFrame(columns=ROW_KEYS + ["commits", "clamped_commits"])
+    data = parts[0]
+    for p in parts[1:]:
+        data = data.merge(p, on=["period_start", "squad"], how="outer")
+    data["period_start"] = pd.to_datetime(data["period_start"]).dt.date
+    starts = periods(start, end, by) if by else [start]
+    names = sorted(n for n in data["squad"].unique() if n != _TOTAL) + [_TOTAL]
+    grid = pd.DataFrame([(p, s) for s in names for p in starts], columns=["period_start", "squad"])
+    out = grid.merge(data, on=["period_start", "squad"], how="left")
+    for col in ROW_KEYS + ["commits", "clamped_commits"]:
+        if col not in out:
+            out[col] = None
+    for col in _COUNTS:
+        out[col] = pd.to_numeric(out[col]).fillna(0).astype("int64")
+    for col in ("lead_time_median_hours", "lead_time_p75_hours", "lead_time_p90_hours", "recovery_median_hours"):
+        out[col] = pd.to_numeric(out[col]).astype("float64")
+    days = [(min(next_period_start(p, by) - timedelta(days=1), end) - max(p, start)).days + 1 if by
+            else (end - start).days + 1 for p in out["period_start"]]
+    out["deploys_per_week"] = out["deployments"] / pd.Series(days, index=out.index, dtype="float64") * 7
+    has = out["deployments"] > 0
+    out["change_failure_rate"] = (out["failed_deployments"] / out["deployments"]).where(has)
+    out["rework_rate"] = (out["rework_deployments"] / out["deployments"]).where(has)
+    out["squad"] = out["squad"].astype(object).where(out["squad"] != _TOTAL, None)
+    return out[ROW_KEYS + ["commits", "clamped_commits"]].reset_index(drop=True)
+
+
+# ---- public API ------------------------------------------------------------------------------------
+
+def dora_trends(engine: Engine, settings: Settings, start: date, end: date, by: str = "week",
+                squads: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The ``ROW_KEYS`` rows (see the module docstring) for [start, end]; empty when the window holds no data."""
+    if by not in GRAINS:
+        raise ValueError(f"unknown period {by!r} (one of {', '.join(GRAINS)})")
+    return _frame(engine, settings, start, end, by, tuple(squads))[ROW_KEYS]
+
+
+def dora_window(engine: Engine, settings: Settings, start: date, end: date, squads: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The same measures over the whole window, one row per squad with data and one with squad None
+    (``period_start`` = start), plus ``commits`` and ``clamped_commits`` and the four tier columns
+    ``deployment_frequency_tier, lead_time_tier, change_failure_rate_tier, recovery_time_tier``.
+
+    Deployment-frequency tier: the median of deployment days per ISO week over the weeks
+    lying wholly inside the window (every week touching it when none does), zero weeks included.
+    """
+    out = _frame(engine, settings, start, end, None, tuple(squads))
+    if out.empty:
+        return out.assign(**{f"{k}_tier": None for k in TIER_KEYS[1:]})
+    weekly = _frame(engine, settings, start, end, "week", tuple(squads))
+    full = weekly[(weekly["period_start"] >= start) & (weekly["period_start"] + timedelta(days=6) <= end)]
+    weekly = full if not full.empty else weekly
+    window_days = (end - start).days + 1
+    freq = []
+    for squad, deployments in zip(out["squad"], out["deployments"]):
+        mine = weekly[weekly["squad"].isna()] if squad is None else weekly[weekly["squad"] == squad]
+        freq.append(dora_tiers.deployment_frequency_tier(list(mine["deployment_days"]), int(deployments), window_days))
+    tiers = {"deployment_frequency_tier": freq,
+             "lead_time_tier": [dora_tiers.lead_time_tier(v) for v in out["lead_time_median_hours"]],
+             "change_failure_rate_tier": [dora_tiers.change_failure_rate_tier(v) for v in out["change_failure_rate"]],
+             "recovery_time_tier": [dora_tiers.recovery_time_tier(v) for v in out["recovery_median_hours"]]}
+    for col, values in tiers.items():  # object columns: a missing tier stays None, not NaN
+        out[col] = pd.Series(values, index=out.index, dtype=object)
+    return out
+
+
+def dora_tiers_frame(engine: Engine, settings: Settings, start: date, end: date,
+                     squads: tuple[str, ...] = ()) -> pd.DataFrame:
+    """``TIER_KEYS``: per squad and for the selection (squad None), each elite|high|medium|low|None."""
+    w = dora_window(engine, settings, start, end, squads)
+    return pd.DataFrame({"squad": w["squad"], **{k: w[f"{k}_tier"] for k in TIER_KEYS[1:]}}, columns=TIER_KEYS)
+
+
+# key, label, window column, unit, higher is better, tier column
+HEADLINE = (
+    ("deployment_frequency", "Deploy frequency", "deploys_per_week", "per week", True, "deployment_frequency_tier"),
+    ("lead_time", "Lead time", "lead_time_median_hours", "hours (median)", False, "lead_time_tier"),
+    ("change_failure_rate", "Change failure rate", "change_failure_rate", "fraction", False, "change_failure_rate_tier"),
+    ("recovery_time", "Recovery time", "recovery_median_hours", "hours (median)", False,
+     "recovery_time_tier"),
+    ("rework_rate", "Rework rate", "rework_rate", "fraction", False, None),
+)
+
+
+def dora_headline(engine: Engine, settings: Settings, start: date, end: date, squads: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The five keys for the selection: ``key, label, value, previous, change, unit, higher_is_better, tier``.
+
+    ``previous`` is the same measure over the window of equal length just before
+    ``start``; ``change`` = value - previous (None when either is missing). Rework rate
+    has no DORA tier (tier None). Empty when the window holds no data.
+    """
+    now = dora_window(engine, settings, start, end, squads)
+    if now.empty:
+        return pd.DataFrame(columns=["key", "label", "value", "previous", "change", "unit", "higher_is_better", "tier"])
+    length = end - start + timedelta(days=1)
+    before = _frame(engine, settings, start - length, start - timedelta(days=1), None, tuple(squads))
+    cur = now[now["squad"].isna()].iloc[0]
+    prev = before[before["squad"].isna()].iloc[0] if not before.empty else None
+    rows = []
+    for key, label, col, unit, higher, tier_col in HEADLINE:
+        value = json_value(cur[col])
+        previous = json_value(prev[col]) if prev is not None else None
+        change = value - previous if value is not None and previous is not None else None
+        rows.append({"key": key, "label": label, "value": value, "previous": previous, "change": change, "unit": unit,
+                     "higher_is_better": higher, "tier": cur[tier_col] if tier_col else None})
+    frame = pd.DataFrame(rows)
+    frame["tier"] = pd.Series([r["tier"] for r in rows], dtype=object)  # None, never NaN
+    return frame
+
+
+def cli_result(engine: Engine, settings: Settings, params: MetricParams) -> dict[str, Any]:
+    """``{"metric": "dora", "params", "rows", "tiers"}`` over the selected window (default: the last
+    ``default_window_days`` days up to as-of)."""
+    start, end = params.window(settings.default_window_days)
+    rows = dora_trends(engine, settings, start, end, params.by, params.squads)
+    tiers = dora_tiers_frame(engine, settings, start, end, params.squads)
+    return {"metric": "dora", "params": {**params.as_json(), "start": start.isoformat(), "end": end.isoformat()},
+            "rows": frame_records(rows), "tiers": frame_records(tiers)}
+
+
+# "How this is computed", per headline key: shown beside each figure on the page.
+HOW_COMPUTED = {
+    "deployment_frequency": (
+        "Production deployments (environment in the configured production environments, outcome success) "
+        "per week over the window, at their finish time. Tier: median deployment days per ISO week >= 5 elite, "
+        ">= 1 high; else at least one deployment per month medium; else low. Failed or cancelled runs are "
+        "deployment attempts, not deployments."),
+    "lead_time": (
+        "Median of deployment finish - commit time over the commits first shipped by a production deployment in "
+        "the window: every commit after the service's previous production deployment's head up to this one's "
+        "head, or only the head commit when no commit history is loaded for the service. Negative values (clock "
+        "skew) count as 0. Tier: < 1 day elite, up to 1 week high, up to 30 days medium, beyond low."),
+    "change_failure_rate": (
+        "Failed production deployments / production deployments. A deployment failed when an incident is "
+        "attributed to it: the deployment id or head sha the incident names, else its service's latest "
+        "production deployment finished at most the attribution window before the incident started. "
+        "Tier: <= 5 % elite, <= 10 % high, <= 15 % medium, beyond low."),
+    "recovery_time": (
+        "Median of resolved - started over the incidents that started in the window and are resolved; open "
+        "incidents are counted beside it, not in the median. Tier: < 1 hour elite, < 1 day high, up to 1 week "
+        "medium, beyond low."),
+    "rework_rate": (
+        "Production deployments that are rework (hotfix, rollback or revert by the configured pattern on branch, "
+        "workflow, tag or head-commit message) / production deployments. DORA publishes no tiers for it."),
+}

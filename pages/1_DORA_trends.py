@@ -1,0 +1,91 @@
+"""DORA trends: the five keys with tiers, their trends, squads side by side, and the rows behind them."""
+
+import streamlit as st
+
+from delivery_health import ui
+from delivery_health.charts import dora as charts
+from delivery_health.metrics import dora, dora_drill, overview
+
+st.set_page_config(page_title="DORA trends", page_icon="📈", layout="wide")
+filters = ui.sidebar_filters(ui.cached(overview.squad_names))
+selection = {"start": filters.start, "end": filters.end, "squads": filters.squads}
+
+st.title("DORA trends")
+who = ", ".join(filters.squads) if filters.squads else "all squads"
+days = (filters.end - filters.start).days + 1
+st.caption(f"{who} · {filters.start:%d %b %Y} – {filters.end:%d %b %Y} ({days} days). "
+           "The five DORA keys of production deployments; tiers are the DORA 2023 clusters over the whole window.")
+
+by = st.radio("Trend by", ["week", "month"], horizontal=True, format_func=str.capitalize, key="dora_by")
+rows = ui.cached(dora.dora_trends, by=by, **selection)
+if rows.empty:
+    ui.show_empty("No production deployments, deployment attempts or incidents in this window for this selection. "
+                  "Widen the date range or squads in the sidebar, or load deployments (GitHub Actions runs, "
+                  "deployments CSV), commit history and incidents with `python -m delivery_health ingest PATH...` "
+                  "(or the demo data set with `python -m delivery_health demo`).")
+    st.stop()
+
+# ---- headline ----------------------------------------------------------------------------------------
+_BADGE = {"elite": "green", "high": "blue", "medium": "orange", "low": "red"}
+headline = ui.cached(dora.dora_headline, **selection)
+st.subheader("The five keys")
+st.caption(f"Change is against the previous {days} days.")
+for col, item in zip(st.columns(len(headline)), headline.to_dict("records")):
+    with col:
+        st.metric(item["label"], charts.format_value(item["key"], item["value"]),
+                  delta=charts.format_change(item["key"], item["change"]),
+                  delta_color="normal" if item["higher_is_better"] else "inverse",
+                  help=dora.HOW_COMPUTED[item["key"]], border=True)
+        if item["tier"]:
+            st.badge(f"{item['tier']} (DORA)", color=_BADGE[item["tier"]])
+        elif item["key"] == "rework_rate":
+            st.badge("no DORA tier", color="gray")
+        else:
+            st.badge("no data for a tier", color="gray")
+
+# ---- data quality -------------------------------------------------------------------------------------
+for check in ui.cached(dora_drill.data_quality, **selection).to_dict("records"):
+    st.warning(f"**{check['count']} {check['check']}**: {check['detail']}", icon="⚠️")
+
+# ---- trends -------------------------------------------------------------------------------------------
+st.subheader(f"Trends by {by}")
+st.caption("Whole selection. A partial first or last period is measured over its days inside the window.")
+left, right = st.columns(2)
+left.plotly_chart(charts.deployments_figure(rows), key="chart_deployments")
+right.plotly_chart(charts.lead_time_figure(rows), key="chart_lead_time")
+left.plotly_chart(charts.rates_figure(rows), key="chart_rates")
+right.plotly_chart(charts.recovery_figure(rows), key="chart_recovery")
+with st.expander("How these are computed"):
+    for item in headline.to_dict("records"):
+        st.markdown(f"**{item['label']}** — {dora.HOW_COMPUTED[item['key']]}")
+
+# ---- squads -------------------------------------------------------------------------------------------
+st.subheader("Squads compared")
+window = ui.cached(dora.dora_window, **selection)
+st.plotly_chart(charts.squad_comparison_figure(window), key="chart_squads")
+squad_table = window.assign(squad=window["squad"].fillna("All selected"))
+st.dataframe(squad_table, hide_index=True, width="stretch")
+ui.download_csv(squad_table, "dora_squads.csv", "Download squad comparison")
+st.dataframe(rows.assign(squad=rows["squad"].fillna("All selected")), hide_index=True, width="stretch")
+ui.download_csv(rows, f"dora_by_{by}.csv", f"Download the {by}ly figures")
+
+# ---- drill-down ---------------------------------------------------------------------------------------
+st.subheader("Behind the figures")
+choices = ["whole window"] + sorted(set(rows["period_start"]), reverse=True)
+period = st.selectbox("Period", choices, key="dora_period",
+                      format_func=lambda p: p if isinstance(p, str) else f"{by} of {p:%d %b %Y}")
+start, end = (filters.start, filters.end) if isinstance(period, str) else dora.period_bounds(
+    period, by, filters.start, filters.end)
+drill = {"start": start, "end": end, "squads": filters.squads}
+tabs = st.tabs(["Deployments", "Commits (lead time)", "Incidents"])
+for tab, func, name in ((tabs[0], dora_drill.deployments_in_window, "deployments"),
+                        (tabs[1], dora_drill.commits_in_window, "commits"),
+                        (tabs[2], dora_drill.incidents_in_window, "incidents")):
+    with tab:
+        frame = ui.cached(func, **drill)
+        if frame.empty:
+            st.text(f"No {name} in {start:%d %b %Y} – {end:%d %b %Y} for this selection.")
+            continue
+        st.caption(f"{len(frame)} {name}, {start:%d %b %Y} – {end:%d %b %Y}.")
+        st.dataframe(frame, hide_index=True, width="stretch")
+        ui.download_csv(frame, f"dora_{name}_{start}_{end}.csv", f"Download {name}")

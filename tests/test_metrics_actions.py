@@ -1,0 +1,146 @@
+"""Incident action items on hand-computed fixtures, on DuckDB and PostgreSQL, and the CLI JSON contract.
+
+Fixtures tests/fixtures/actions/: incidents.csv, action_items.csv (explicit squads) and
+squads.csv (services checkout and payments -> Payments, search -> Search). As-of 2024-06-15,
+window 2024-04-01..2024-05-31 by month, so the April and May cohorts:
+
+    April  A-1 Payments due 04-20, resolved 04-10 (7 days = 168 h)        resolved, on time
+           A-2 Payments due 04-15, resolved 05-20 (47 days = 1128 h)      resolved, late
+           A-3 Search   no due date, resolved after 24 h                  resolved
+           A-4 Payments due 05-01, open                                   overdue 45 days (31-90)
+           A-8 Search   due 06-30, resolved 06-20 (after the as-of date)  open, not yet overdue
+    May    A-5 Payments due 06-10, open                                   overdue 5 days (1-7)
+           A-6 Search   due 05-15, resolved 05-15 18:00 (108 h)           resolved on the due day: on time
+           A-7 Payments no due date, open
+    March  A-9 (outside the window)
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from delivery_health import store
+from delivery_health.ingest import ingest_file
+from delivery_health.metrics import actions
+from delivery_health.metrics.params import MetricParams
+from delivery_health.settings import Settings
+
+FIX = Path(__file__).parent / "fixtures" / "actions"
+AS_OF = date(2024, 6, 15)
+WINDOW = dict(start=date(2024, 4, 1), end=date(2024, 5, 31), as_of=AS_OF)
+
+
+def _load(db_url: str):
+    settings = Settings(db_url=db_url, squads_path=str(FIX / "squads.csv"))
+    engine = store.make_engine(db_url)
+    for name in ("incidents.csv", "action_items.csv"):
+        ingest_file(engine, FIX / name, settings)
+    return engine, settings
+
+
+@pytest.fixture
+def loaded(db_url: str):
+    engine, settings = _load(db_url)
+    yield engine, settings
+    engine.dispose()
+
+
+def _rows(frame) -> dict[tuple[str, str | None], dict]:
+    out = {}
+    for r in frame.to_dict("records"):
+        r = {k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}
+        out[(r["period_start"].isoformat(), r["squad"])] = r
+    return out
+
+
+FIELDS = ("items", "resolved", "closure_rate", "with_due_date", "resolved_on_time", "on_time_closure_rate", "overdue",
+          "time_to_close_median_hours")
+
+
+def test_cohort_closure_on_time_overdue_and_time_to_close(loaded) -> None:
+    engine, settings = loaded
+    rows = _rows(actions.cohorts(engine, settings, by="month", **WINDOW))
+    got = {k: tuple(pytest.approx(r[f]) if isinstance(r[f], float) else r[f] for f in FIELDS) for k, r in rows.items()}
+    assert got == {
+        # April, all: 5 items, 3 resolved (A-8 resolved only after the as-of date) = 0.6; due dates on
+        # A-1, A-2, A-4, A-8, on time only A-1 = 0.25; A-4 overdue; median of 168, 1128, 24 h = 168.
+        ("2024-04-01", None): (5, 3, 0.6, 4, 1, 0.25, 1, 168.0),
+        # April Payments A-1, A-2, A-4: 2/3 resolved, 1/3 on time, median of 168 and 1128 = 648.
+        ("2024-04-01", "Payments"): (3, 2, 2 / 3, 3, 1, 1 / 3, 1, 648.0),
+        # April Search A-3, A-8: A-3 resolved without a due date; A-8 due but still open.
+        ("2024-04-01", "Search"): (2, 1, 0.5, 1, 0, 0.0, 0, 24.0),
+        # May, all: A-5, A-6, A-7; A-6 resolved on its due day (on time), 108 h; A-5 overdue.
+        ("2024-05-01", None): (3, 1, 1 / 3, 2, 1, 0.5, 1, 108.0),
+        # May Payments A-5, A-7: nothing resolved, so no median (null, not 0).
+        ("2024-05-01", "Payments"): (2, 0, 0.0, 1, 0, 0.0, 1, None),
+        ("2024-05-01", "Search"): (1, 1, 1.0, 1, 1, 1.0, 0, 108.0),
+    }
+
+
+def test_periods_whole_quarter_and_squad_filter(loaded) -> None:
+    engine, settings = loaded
+    quarter = _rows(actions.cohorts(engine, settings, by="quarter", **WINDOW))
+    # All eight April-May items fall in Q2 2024 (A-9, created in March, is Q1).
+    assert quarter[("2024-04-01", None)]["items"] == 8
+    search = _rows(actions.cohorts(engine, settings, by="month", squads=("Search",), **WINDOW))
+    # Only Search rows and Search totals: April A-3, A-8 and May A-6.
+    assert set(search) == {("2024-04-01", "Search"), ("2024-04-01", None), ("2024-05-01", "Search"), ("2024-05-01", None)}
+    assert search[("2024-04-01", None)]["items"] == 2
+
+
+def test_items_overdue_ageing(loaded) -> None:
+    engine, settings = loaded
+    listed = actions.items(engine, settings, by="month", **WINDOW).set_index("item_id")
+    overdue = listed[listed["overdue"]]
+    # A-4 due 05-01: 45 days before 06-15; A-5 due 06-10: 5 days.
+    assert dict(overdue["days_overdue"]) == {"A-4": 45, "A-5": 5}
+    assert dict(overdue["overdue_bucket"]) == {"A-4": "31-90 days", "A-5": "1-7 days"}
+    assert listed.loc["A-6", "on_time"] and listed.loc["A-2", "resolved"] and not listed.loc["A-2", "on_time"]
+    assert listed.loc["A-2", "hours_to_close"] == pytest.approx(1128.0)
+
+
+def test_repeat_incidents(loaded) -> None:
+    engine, settings = loaded
+    repeats = actions.repeat_incidents(engine, settings, **WINDOW)
+    # INC-2 (checkout, 05-10 08:00): INC-1's A-2 (resolved 05-20), A-4 and A-8 (open) were still open.
+    # INC-3 (search, 05-12): INC-0's only item A-9 was resolved in March. INC-6 (payments, 05-06 10:00):
+    # INC-5's item A-7 was created only at 12:00. INC-4 (06-01) started after the window.
+    assert list(repeats["incident_id"]) == ["INC-2"]
+    assert repeats.loc[0, "open_items"] == "A-2, A-4, A-8" and repeats.loc[0, "earlier_incidents"] == "INC-1"
+    assert repeats.loc[0, "squad"] == "Payments"  # checkout -> Payments by the service rule
+    assert actions.repeat_incidents(engine, settings, squads=("Search",), **WINDOW).empty
+
+
+def test_empty_store(duckdb_url: str, tmp_path: Path) -> None:
+    settings = Settings(db_url=duckdb_url, squads_path=str(tmp_path / "none.csv"))
+    engine = store.make_engine(duckdb_url)
+    assert actions.cohorts(engine, settings, **WINDOW).empty
+    store.init_db(engine)
+    result = actions.cli_result(engine, settings, MetricParams(as_of=AS_OF))
+    assert result["rows"] == [] and result["summary"]["overdue_items"] == [] and result["summary"]["repeat_incidents"] == []
+
+
+def test_cli_json_contract(duckdb_url: str) -> None:
+    engine, settings = _load(duckdb_url)
+    engine.dispose()
+    out = subprocess.run(
+        [sys.executable, "-m", "delivery_health", "metrics", "actions", "--db", duckdb_url, "--squads",
+         settings.squads_path, "--start", "2024-04-01", "--end", "2024-05-31", "--as-of", "2024-06-15",
+         "--by", "month", "--format", "json"],
+        capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent)
+    result = json.loads(out.stdout)
+    assert result["metric"] == "actions" and result["params"]["by"] == "month"
+    assert all(set(r) == set(actions.COLUMNS) for r in result["rows"])
+    total = next(r for r in result["rows"] if r["period_start"] == "2024-05-01" and r["squad"] is None)
+    # Same May totals as the metric test: 3 items, 1 resolved, on time 1 of 2, median 108 h.
+    assert (total["items"], total["resolved"], total["on_time_closure_rate"], total["time_to_close_median_hours"]) == (
+        3, 1, 0.5, 108.0)
+    payments_may = next(r for r in result["rows"] if r["period_start"] == "2024-05-01" and r["squad"] == "Payments")
+    assert payments_may["time_to_close_median_hours"] is None  # nothing resolved: null, never 0
+    assert result["summary"] == {"target": 0.85, "overdue_items": ["A-4", "A-5"], "repeat_incidents": ["INC-2"]}
