@@ -1,11 +1,13 @@
-"""Home: what data is loaded, from where, and what was skipped. Pages are in pages/."""
+"""Home: the quarterly review per squad, then what data is loaded, from where, and what was skipped."""
 
 import streamlit as st
 
-from delivery_health import ui
-from delivery_health.metrics import overview
+from delivery_health import selection, ui
+from delivery_health.charts.scorecard import scorecard_table
+from delivery_health.metrics import overview, quarterly
 
-st.set_page_config(page_title="Delivery Health", page_icon="📦", layout="wide")
+ui.start_page("Delivery Health", "📦")
+filters = ui.sidebar_filters()
 st.title("Delivery Health")
 st.caption("How healthy is software delivery: DORA trends, dependency risk, budget burn and incident follow-ups, "
            "from the exports you already have.")
@@ -20,6 +22,24 @@ if history.empty:
         "`python -m delivery_health demo`, then reload this page.")
     st.stop()
 
+# ---- quarterly review ---------------------------------------------------------------------------------
+quarter = ui.review_quarter(filters)
+previous = selection.previous_quarter(quarter)
+st.subheader(f"Quarterly review: {selection.preset_label(quarter)} vs {selection.preset_label(previous)}")
+st.caption(
+    f"The quarter is the Period filter's when it is a quarter, else the one containing its end date. "
+    "DORA tiers are the DORA 2023 clusters over each quarter (▲/▼ = moved up/down since the previous one); "
+    "at-risk dependencies are the open ones today (exports carry no link history, so no change is shown); "
+    "budget variance is burn minus plan for the quarter's year as of its end, as a share of plan; closure is the "
+    "share of the quarter's action items resolved by its end. Each row links to the DORA page for that squad.")
+card = ui.cached(quarterly.squad_scorecard, quarter=quarter, as_of=ui.today(), squads=filters.squads,
+                 overrides=ui.dora_overrides(filters))
+st.dataframe(scorecard_table(card, quarter), hide_index=True, width="stretch",
+             column_config={"details": st.column_config.LinkColumn("Details", display_text="DORA trends")})
+ui.download_csv(card, f"quarterly_scorecard_{quarter}.csv", "Download the scorecard")
+ui.review_pack_download(quarter, filters)
+
+# ---- data loaded ------------------------------------------------------------------------------------
 st.subheader("Data loaded")
 st.dataframe(inventory, hide_index=True, width="stretch",
              column_config={"records": "Records", "rows": st.column_config.NumberColumn("Rows", format="%d"),

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import date, timedelta
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import urlencode
 
 import pandas as pd
 import streamlit as st
@@ -27,6 +29,44 @@ def _engine(url: str) -> Engine:
         # A fresh install: create the empty schema once, so read-only connections can open the file.
         store.init_db(store.make_engine(url))
     return store.make_engine(url, read_only=url.startswith("duckdb"))
+
+
+def _auth_configured() -> bool:
+    """Hosted mode is on when secrets carry an `[auth]` table (OIDC for `st.login`)."""
+    try:
+        return "auth" in st.secrets
+    except Exception:  # no secrets.toml at all: local mode
+        return False
+
+
+def _require_access() -> None:
+    """In hosted mode, stop the page unless the viewer is logged in and on the allow-list."""
+    from delivery_health.access import is_allowed
+
+    if not _auth_configured():
+        return
+    if not st.user.is_logged_in:
+        st.title("Delivery Health")
+        st.write("This Delivery Health instance is private. Log in with your organisation's account to see it.")
+        st.button("Log in", on_click=st.login, type="primary")
+        st.stop()
+    s = settings()
+    email = st.user.get("email")
+    if not is_allowed(email, s.allowed_emails, s.allowed_domains):
+        st.title("Delivery Health")
+        st.error(f"{email or 'This account'} is not on this instance's allow-list "
+                 "(DELIVERY_HEALTH_ALLOWED_EMAILS / DELIVERY_HEALTH_ALLOWED_DOMAINS). Ask its administrator.")
+        st.button("Log out", on_click=st.logout)
+        st.stop()
+    with st.sidebar:
+        st.caption(f"Signed in as {email}")
+        st.button("Log out", on_click=st.logout, key="logout")
+
+
+def start_page(title: str, icon: str) -> None:
+    """Every page's first call: page config, then the hosted-mode access check."""
+    st.set_page_config(page_title=title, page_icon=icon, layout="wide")
+    _require_access()
 
 
 def settings() -> Settings:
@@ -52,15 +92,17 @@ def _last_ingest(url: str) -> str:
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _cached_call(func_path: str, kwargs: tuple, version: tuple) -> Any:
+def _cached_call(func_path: str, kwargs: tuple, version: tuple, overrides: tuple) -> Any:
     module, name = func_path.rsplit(".", 1)
     func = getattr(importlib.import_module(module), name)
-    return func(engine(), settings(), **dict(kwargs))
+    return func(engine(), replace(settings(), **dict(overrides)), **dict(kwargs))
 
 
-def cached(func: Callable[..., Any], **kwargs: Any) -> Any:
-    """``func(engine, settings, **kwargs)``, cached on its arguments and the data version."""
-    return _cached_call(f"{func.__module__}.{func.__qualname__}", tuple(sorted(kwargs.items())), data_version())
+def cached(func: Callable[..., Any], overrides: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+    """``func(engine, settings, **kwargs)``, cached on its arguments, the data version and the
+    settings ``overrides`` (e.g. the production environments chosen in the filter bar)."""
+    return _cached_call(f"{func.__module__}.{func.__qualname__}", tuple(sorted(kwargs.items())), data_version(),
+                        tuple(sorted((overrides or {}).items())))
 
 
 def show_empty(message: str) -> None:
@@ -69,28 +111,117 @@ def show_empty(message: str) -> None:
 
 
 def download_csv(frame: pd.DataFrame, name: str, label: str = "Download CSV") -> None:
+    """A CSV download of exactly the rows shown, named after the selection it came from."""
     from delivery_health.export import safe_csv
 
-    st.download_button(label, safe_csv(frame), file_name=name, mime="text/csv")
+    filters = st.session_state.get("_filters")
+    if filters is not None:
+        stem, _, ext = name.rpartition(".")
+        name = f"{stem}__{filters.slug}.{ext}"
+    st.download_button(label, safe_csv(frame), file_name=name, mime="text/csv", key=f"download_{name}_{label}")
 
 
 @dataclass(frozen=True)
 class Filters:
+    """The shared selection every page reads: inclusive dates, squads (empty = all), production environments."""
+
     start: date
     end: date
     squads: tuple[str, ...]
+    environments: tuple[str, ...]
+    period: str
+
+    @property
+    def label(self) -> str:
+        who = ", ".join(self.squads) if self.squads else "all squads"
+        return f"{who} · {self.start:%d %b %Y} – {self.end:%d %b %Y}"
+
+    @property
+    def slug(self) -> str:
+        """For download file names: the same selection gives the same name."""
+        who = "-".join(self.squads) if self.squads else "all"
+        return re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{self.start}_{self.end}_{who}")
 
 
-def sidebar_filters(squad_options: list[str]) -> Filters:
-    """Squad(s) and a date window, shared by every page."""
-    today = date.today()
-    default_start = today - timedelta(days=settings().default_window_days)
+def today() -> date:
+    """The app's as-of date: today in UTC, like the CLI's default ``--as-of``."""
+    return datetime.now(timezone.utc).date()
+
+
+def sidebar_filters(squad_options: list[str] | None = None) -> Filters:
+    """The filter bar shared by every page: squads, period (presets incl. quarters) and environments.
+
+    Every value is bound to a URL query parameter (``squad``, ``period``, ``dates``, ``env``), so a
+    copied link reopens the same view; the values survive page switches for the same reason.
+    """
+    from delivery_health import selection
+    from delivery_health.metrics import overview
+
+    s, now = settings(), today()
+    squad_options = squad_options if squad_options is not None else cached(overview.squad_names)
+    env_options = cached(overview.environment_names)
+    presets = selection.period_presets(now, s.default_window_days)
     with st.sidebar:
         st.header("Filters")
-        chosen = st.multiselect("Squads", squad_options, default=[], placeholder="All squads", key="filter_squads")
-        window = st.date_input("Date range", value=(default_start, today), key="filter_dates")
-    if isinstance(window, (tuple, list)) and len(window) == 2:
-        start, end = window
-    else:
-        start, end = default_start, today
-    return Filters(start=start, end=end, squads=tuple(chosen))
+        chosen = st.multiselect("Squads", squad_options, default=[], placeholder="All squads", key="squad",
+                                bind="query-params")
+        period = st.selectbox("Period", presets, format_func=selection.preset_label, key="period", bind="query-params",
+                              help="Relative windows end today (UTC); a quarter still running ends today.")
+        window = selection.preset_window(period, now)
+        if window is None:
+            default = (now - timedelta(days=s.default_window_days - 1), now)
+            picked = st.date_input("Dates", value=default, key="dates", bind="query-params")
+            window = tuple(picked) if isinstance(picked, (tuple, list)) and len(picked) == 2 else default
+        else:
+            st.caption(f"{window[0]:%d %b %Y} – {window[1]:%d %b %Y}")
+        envs = st.multiselect("Production environments", env_options, default=list(_default_envs(env_options)),
+                              key="env", bind="query-params",
+                              help="Deployments to these environments count as production deployments for DORA "
+                                   f"(default: {', '.join(s.production_environments)}).")
+        filters = Filters(start=window[0], end=window[1], squads=tuple(chosen),
+                          environments=tuple(envs) or _default_envs(env_options), period=period)
+        _link_to_view()
+    st.session_state["_filters"] = filters
+    return filters
+
+
+def _default_envs(options: list[str]) -> tuple[str, ...]:
+    wanted = {e.lower() for e in settings().production_environments}
+    return tuple(o for o in options if o.lower() in wanted)
+
+
+def dora_overrides(filters: Filters) -> dict[str, Any]:
+    """Settings a DORA figure depends on that the filter bar changes."""
+    return {"production_environments": filters.environments}
+
+
+def _link_to_view() -> None:
+    """A copyable link that reopens this page with every filter and view option as it is now."""
+    base = st.context.url
+    if not base:
+        return
+    query = urlencode([(k, v) for k in st.query_params for v in st.query_params.get_all(k)])
+    with st.popover("Link to this view", icon=":material/link:", width="stretch"):
+        st.caption("Copy it with the button at its right: whoever opens it sees this page with these filters.")
+        st.code(f"{base}?{query}" if query else base, language=None, wrap_lines=True)
+
+
+def review_quarter(filters: Filters) -> str:
+    from delivery_health import selection
+
+    return selection.review_quarter(filters.period, filters.end)
+
+
+def review_pack_download(quarter: str, filters: Filters) -> None:
+    """Download buttons for the quarter's review pack (HTML, PDF), built only when clicked."""
+    from delivery_health.report import build_report
+
+    def build(fmt: str) -> Callable[[], bytes]:
+        return lambda: build_report(engine(), replace(settings(), **dora_overrides(filters)), quarter, fmt,
+                                    squads=filters.squads)
+
+    left, right = st.columns(2)
+    left.download_button(f"Review pack {quarter} (HTML)", build("html"), file_name=f"delivery_review_{quarter}.html",
+                         mime="text/html", icon=":material/download:", key="pack_html")
+    right.download_button(f"Review pack {quarter} (PDF)", build("pdf"), file_name=f"delivery_review_{quarter}.pdf",
+                          mime="application/pdf", icon=":material/picture_as_pdf:", key="pack_pdf")

@@ -4,19 +4,21 @@ import streamlit as st
 
 from delivery_health import ui
 from delivery_health.charts import dora as charts
+from delivery_health.charts.annotations import with_events
 from delivery_health.metrics import dora, dora_drill, overview
 
-st.set_page_config(page_title="DORA trends", page_icon="📈", layout="wide")
-filters = ui.sidebar_filters(ui.cached(overview.squad_names))
-selection = {"start": filters.start, "end": filters.end, "squads": filters.squads}
+ui.start_page("DORA trends", "📈")
+filters = ui.sidebar_filters()
+selection = {"start": filters.start, "end": filters.end, "squads": filters.squads,
+             "overrides": ui.dora_overrides(filters)}
 
 st.title("DORA trends")
-who = ", ".join(filters.squads) if filters.squads else "all squads"
 days = (filters.end - filters.start).days + 1
-st.caption(f"{who} · {filters.start:%d %b %Y} – {filters.end:%d %b %Y} ({days} days). "
+st.caption(f"{filters.label} ({days} days) · production = {', '.join(filters.environments)}. "
            "The five DORA keys of production deployments; tiers are the DORA 2023 clusters over the whole window.")
 
-by = st.radio("Trend by", ["week", "month"], horizontal=True, format_func=str.capitalize, key="dora_by")
+by = st.radio("Trend by", ["week", "month"], horizontal=True, format_func=str.capitalize, key="by",
+              bind="query-params")
 rows = ui.cached(dora.dora_trends, by=by, **selection)
 if rows.empty:
     ui.show_empty("No production deployments, deployment attempts or incidents in this window for this selection. "
@@ -49,12 +51,14 @@ for check in ui.cached(dora_drill.data_quality, **selection).to_dict("records"):
 
 # ---- trends -------------------------------------------------------------------------------------------
 st.subheader(f"Trends by {by}")
-st.caption("Whole selection. A partial first or last period is measured over its days inside the window.")
+st.caption("Whole selection. A partial first or last period is measured over its days inside the window. "
+           "Dashed lines are releases, shaded bands freeze windows (events CSV).")
 left, right = st.columns(2)
-left.plotly_chart(charts.deployments_figure(rows), key="chart_deployments")
-right.plotly_chart(charts.lead_time_figure(rows), key="chart_lead_time")
-left.plotly_chart(charts.rates_figure(rows), key="chart_rates")
-right.plotly_chart(charts.recovery_figure(rows), key="chart_recovery")
+events = ui.cached(overview.events_in_window, start=filters.start, end=filters.end, squads=filters.squads)
+left.plotly_chart(with_events(charts.deployments_figure(rows), events), key="chart_deployments")
+right.plotly_chart(with_events(charts.lead_time_figure(rows), events), key="chart_lead_time")
+left.plotly_chart(with_events(charts.rates_figure(rows), events), key="chart_rates")
+right.plotly_chart(with_events(charts.recovery_figure(rows), events), key="chart_recovery")
 with st.expander("How these are computed"):
     for item in headline.to_dict("records"):
         st.markdown(f"**{item['label']}** — {dora.HOW_COMPUTED[item['key']]}")
@@ -76,7 +80,7 @@ period = st.selectbox("Period", choices, key="dora_period",
                       format_func=lambda p: p if isinstance(p, str) else f"{by} of {p:%d %b %Y}")
 start, end = (filters.start, filters.end) if isinstance(period, str) else dora.period_bounds(
     period, by, filters.start, filters.end)
-drill = {"start": start, "end": end, "squads": filters.squads}
+drill = {"start": start, "end": end, "squads": filters.squads, "overrides": ui.dora_overrides(filters)}
 tabs = st.tabs(["Deployments", "Commits (lead time)", "Incidents"])
 for tab, func, name in ((tabs[0], dora_drill.deployments_in_window, "deployments"),
                         (tabs[1], dora_drill.commits_in_window, "commits"),

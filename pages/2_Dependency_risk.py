@@ -1,17 +1,15 @@
 """Dependency risk: what will land too late for which release, between which squads, through which chains."""
 
-from datetime import datetime, timezone
-
 import streamlit as st
 
 from delivery_health import ui
 from delivery_health.charts import dependencies as charts
-from delivery_health.metrics import dependencies, overview
+from delivery_health.metrics import dependencies
 
-st.set_page_config(page_title="Dependency risk", layout="wide")
-filters = ui.sidebar_filters(ui.cached(overview.squad_names))
+ui.start_page("Dependency risk", "🔗")
+filters = ui.sidebar_filters()
 settings = ui.settings()
-as_of = datetime.now(timezone.utc).date()
+as_of = ui.today()
 
 st.title("Dependency risk")
 st.caption(f"Open blocking links between Jira issues as of {as_of:%Y-%m-%d} (the date range does not apply: "
@@ -22,7 +20,8 @@ st.caption(f"Open blocking links between Jira issues as of {as_of:%Y-%m-%d} (the
            "dependency when either side belongs to a selected squad.")
 
 ALL = "All releases"
-release = st.selectbox("Release (fix version of the blocked item)", [ALL, *ui.cached(dependencies.release_options)])
+release = st.selectbox("Release (fix version of the blocked item)", [ALL, *ui.cached(dependencies.release_options)],
+                       key="release", bind="query-params")
 result = ui.cached(dependencies.dependency_risk, as_of=as_of, squads=filters.squads,
                    release=None if release == ALL else release)
 

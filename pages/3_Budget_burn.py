@@ -6,10 +6,11 @@ import streamlit as st
 
 from delivery_health import ui
 from delivery_health.charts import budget as charts
+from delivery_health.charts.annotations import with_events
 from delivery_health.metrics import budget, overview
 
-st.set_page_config(page_title="Budget burn", layout="wide")
-filters = ui.sidebar_filters(ui.cached(overview.squad_names))
+ui.start_page("Budget burn", "💶")
+filters = ui.sidebar_filters()
 cfg = ui.settings()
 
 st.title("Budget burn")
@@ -50,7 +51,7 @@ def _money(value: float) -> str:
 if totals.empty:
     ui.show_empty(f"No budget or spend lines for {start:%b %Y} – {end:%b %Y}: only vendor SOWs are shown below.")
 else:
-    currency = st.radio("Currency", list(totals["currency"]), horizontal=True, key="budget_currency",
+    currency = st.radio("Currency", list(totals["currency"]), horizontal=True, key="currency", bind="query-params",
                         help="Each currency is shown on its own: amounts are never converted or summed across them.")
     t = ui.cached(budget.burn_totals, **params, currency=currency).iloc[0].to_dict()
     first, second = st.columns(3), st.columns(3)
@@ -72,7 +73,8 @@ else:
                      help="When cumulative spend (actual, then the forecast at the run rate) reaches the total budget.")
 
     series = ui.cached(budget.monthly_series, **params, currency=currency)
-    st.plotly_chart(charts.s_curve(series, t, as_of), width="stretch", key="s_curve")
+    events = ui.cached(overview.events_in_window, start=start, end=end, squads=filters.squads)
+    st.plotly_chart(with_events(charts.s_curve(series, t, as_of), events), width="stretch", key="s_curve")
     with st.expander("Monthly figures behind the curve"):
         st.dataframe(series, hide_index=True, width="stretch")
         ui.download_csv(series, f"budget_monthly_{currency}.csv")

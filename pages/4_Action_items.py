@@ -1,21 +1,20 @@
 """Incident action items: are follow-ups closed, on time, and do incidents repeat while they are open?"""
 
-from datetime import datetime, timezone
-
 import streamlit as st
 
 from delivery_health import ui
 from delivery_health.charts import actions as charts
+from delivery_health.charts.annotations import with_events
 from delivery_health.metrics import actions, overview
 
-st.set_page_config(page_title="Action items", layout="wide")
-filters = ui.sidebar_filters(ui.cached(overview.squad_names))
+ui.start_page("Action items", "✅")
+filters = ui.sidebar_filters()
 settings = ui.settings()
-as_of = datetime.now(timezone.utc).date()
+as_of = ui.today()
 
 st.title("Incident action items")
 by = st.radio("Cohort period", actions.GRAINS, index=actions.GRAINS.index("month"), horizontal=True,
-              help="Items are grouped by the week, month or quarter they were created in (a cohort).")
+              key="cohort", bind="query-params", help="Items are grouped by the week, month or quarter they were created in (a cohort).")
 st.caption(f"Items created {filters.start:%Y-%m-%d} to {filters.end:%Y-%m-%d} (widened to whole {by}s), as of "
            f"{as_of:%Y-%m-%d}. **Closure rate** = items resolved / items in the cohort; **on-time** = resolved on or "
            "before the due date / items with a due date; **overdue** = open with a due date in the past; "
@@ -43,7 +42,8 @@ c4.metric("Overdue now", head["overdue"])
 c5.metric("Repeat incidents", head["repeat_incidents"],
           help="Incidents on a service that still had open action items from an earlier incident of that service")
 
-st.plotly_chart(charts.closure(cohorts, settings.closure_target), width="stretch")
+events = ui.cached(overview.events_in_window, start=filters.start, end=filters.end, squads=filters.squads)
+st.plotly_chart(with_events(charts.closure(cohorts, settings.closure_target), events), width="stretch")
 with st.expander("Cohorts behind the chart (per squad and in total)"):
     st.dataframe(cohorts, hide_index=True, width="stretch", column_config={
         "squad": st.column_config.TextColumn("squad", help="empty = all selected squads"),
@@ -69,7 +69,7 @@ with right:
     st.subheader("Time to close")
     st.caption("Median days from creation to resolution of the resolved items of each cohort; "
                "the bold line is all selected squads.")
-    st.plotly_chart(charts.time_to_close(cohorts), width="stretch")
+    st.plotly_chart(with_events(charts.time_to_close(cohorts), events), width="stretch")
 
 st.subheader("Repeat incidents")
 if repeats.empty:

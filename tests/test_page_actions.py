@@ -45,7 +45,8 @@ def test_with_data(monkeypatch, duckdb_url: str) -> None:
     engine.dispose()
     at = _app(monkeypatch, duckdb_url, settings.squads_path).run()
     assert not at.exception
-    at.date_input(key="filter_dates").set_value((date(2024, 4, 1), date(2024, 5, 31))).run()
+    at.selectbox(key="period").set_value("custom").run()
+    at.date_input(key="dates").set_value((date(2024, 4, 1), date(2024, 5, 31))).run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     # 8 items; resolved by today: and A-8 = 5 of 8 (62.5 % -> "62%" or "63%").

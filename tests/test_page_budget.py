@@ -33,7 +33,7 @@ def test_page_with_data_shows_figures_per_currency(monkeypatch, duckdb_url: str)
     at = _app(monkeypatch, duckdb_url, FIXTURES / "squads.csv").run()
     at.date_input(key="budget_as_of").set_value(date(2024, 4, 10)).run()
     assert not at.exception
-    radio = at.radio(key="budget_currency")
+    radio = at.radio(key="currency")
     assert list(radio.options) == ["EUR", "USD"]  # one currency at a time, never summed
     # EUR totals (see test_metrics_budget): budget 13750, burn 4090, exhausted 6 Dec
     assert _metric(at, "Total budget (EUR)") == "13,750"

@@ -64,7 +64,7 @@ def test_with_data(monkeypatch, duckdb_url: str, tmp_path: Path) -> None:
     assert _metrics(at)["Open"] == "2"  # APP-2 and APP-4 are in 1.1
     # The squad filter (shared sidebar): Mobile on either side -> APP-6->7, 7->8, 9->10, 10->9, 10->12.
     at.selectbox[0].select("All releases")
-    at.multiselect(key="filter_squads").set_value(["Mobile"]).run()
+    at.multiselect(key="squad").set_value(["Mobile"]).run()
     assert not at.exception
     assert _metrics(at)["Open"] == "5"
 

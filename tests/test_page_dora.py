@@ -36,7 +36,8 @@ def test_page_with_data(monkeypatch, tmp_path):
     url = _load(tmp_path, [FIX / "deployments.csv", FIX / "commits.csv", FIX / "incidents.csv"], FIX / "squads.csv")
     at = _app(monkeypatch, url, FIX / "squads.csv")
     at.run()
-    at.date_input(key="filter_dates").set_value((date(2024, 1, 1), date(2024, 1, 28))).run()
+    at.selectbox(key="period").set_value("custom").run()
+    at.date_input(key="dates").set_value((date(2024, 1, 1), date(2024, 1, 28))).run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     # January: 8 production deployments in 28 days = 2 a week; lead time median 24 h; CFR 4/8; rework 1/8.
@@ -50,7 +51,7 @@ def test_page_with_data(monkeypatch, tmp_path):
     # Drill-down: the whole window's deployments table lists the 10 production-environment runs.
     assert len(at.dataframe) >= 3 and any(len(df.value) == 10 for df in at.dataframe)
     # Monthly trend still renders, and the drill-down narrows to one period.
-    at.radio(key="dora_by").set_value("month").run()
+    at.radio(key="by").set_value("month").run()
     assert not at.exception
     at.selectbox(key="dora_period").set_value(date(2024, 1, 1)).run()
     assert not at.exception

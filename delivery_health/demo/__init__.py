@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from delivery_health.demo import delivery, finance, incidents, jira, jira_csv, jira_json
+from delivery_health.demo import delivery, events, finance, incidents, jira, jira_csv, jira_json
 from delivery_health.demo.model import Demo
 from delivery_health.settings import DATA_DIR, Settings
 
@@ -45,6 +45,7 @@ def write_demo(out_dir: str | Path = DEFAULT_OUT, seed: int = 7, as_of: date | N
     paths += delivery.write(demo, histories, out)
     paths += incidents.write(demo, found, out)
     paths += finance.write(demo, out)
+    paths.append(events.write(demo, out))
     return paths
 
 

@@ -18,6 +18,7 @@ GENERIC_CSV_HEADERS: dict[str, tuple[str, ...]] = {
     "spend-csv": ("date", "scope", "category", "vendor", "amount", "currency", "reference"),
     "sows-csv": ("sow_id", "vendor", "scope", "value", "currency", "start_date", "end_date", "invoiced_to_date"),
     "commits-csv": ("repository", "sha", "committed_at", "author", "message"),
+    "events-csv": ("date", "end_date", "kind", "label", "squad"),
 }
 
 _PAGERDUTY_CSV = {"incident_number", "created_at", "status", "service"}

@@ -231,3 +231,20 @@ def load_sows(path: Path, settings: Settings) -> Batch:
     }) for r in records]
     _add_unique(batch, "sows", rows)
     return batch
+
+
+def load_events(path: Path, settings: Settings) -> Batch:
+    """events-csv -> events: releases and freeze windows to annotate trend charts; an empty squad is everyone's."""
+    batch, records, src = _read(path, "events-csv")
+    rows = []
+    for r in records:
+        start, end = r.date("date", required=True), r.date("end_date")
+        if end is not None and end < start:
+            raise RejectedFile(f"column end_date: {end} is before date {start}", row=r.number)
+        kind, label, squad = r.key("kind").lower(), r.key("label"), r.text("squad")
+        rows.append((r.number, {
+            "id": f"{start}|{kind}|{label}|{squad or ''}", "date": start, "end_date": end, "kind": kind,
+            "label": label, "squad": squad, **src,
+        }))
+    _add_unique(batch, "events", rows)
+    return batch

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -92,3 +94,31 @@ def squad_names(engine: Engine, settings: Settings) -> list[str]:
     names.discard(None)
     names.discard("")
     return sorted(names) + [squads.UNASSIGNED] if squads.UNASSIGNED not in names else sorted(names)
+
+
+def environment_names(engine: Engine, settings: Settings) -> list[str]:
+    """Deployment environments loaded, with the configured production ones always offered (lower-case, sorted)."""
+    names = {e.lower() for e in settings.production_environments}
+    if store.database_exists(engine):
+        with engine.connect() as conn:
+            q = sa.select(sa.func.lower(store.deployments.c.environment)).distinct()
+            names |= {e for e in conn.execute(q).scalars() if e}
+    return sorted(names)
+
+
+EVENT_COLUMNS = ["date", "end_date", "kind", "label", "squad"]
+
+
+def events_in_window(engine: Engine, settings: Settings, start: date, end: date,
+                     squads: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Events (releases, freeze windows) overlapping [start, end]: the organisation's and the selected squads'
+    (every squad's when none is selected). ``end_date`` None means a one-day event."""
+    if not store.database_exists(engine):
+        return pd.DataFrame(columns=EVENT_COLUMNS)
+    e = store.events
+    q = (sa.select(*(e.c[c] for c in EVENT_COLUMNS))
+         .where(e.c.date <= end, sa.func.coalesce(e.c.end_date, e.c.date) >= start).order_by(e.c.date, e.c.label))
+    if squads:
+        q = q.where(sa.or_(e.c.squad.is_(None), sa.func.lower(e.c.squad).in_([s.lower() for s in squads])))
+    with engine.connect() as conn:
+        return pd.DataFrame(conn.execute(q).all(), columns=EVENT_COLUMNS)

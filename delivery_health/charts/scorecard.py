@@ -1,0 +1,50 @@
+"""The quarterly scorecard as a table for people: tiers with their move, rates with their change in points."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import pandas as pd
+
+from delivery_health.metrics.quarterly import TIERS, tier_change
+
+TIER_LABELS = {"deployment_frequency": "Deploy frequency", "lead_time": "Lead time",
+               "change_failure_rate": "Change failure", "recovery_time": "Recovery"}
+ORGANISATION = "All squads"
+
+
+def _tier(now: str | None, before: str | None) -> str:
+    if now is None:
+        return "–" if before is None else f"– (was {before})"
+    move = tier_change(now, before)
+    arrow = "" if move is None else " ▲" if move > 0 else " ▼" if move < 0 else " ="
+    return f"{now}{arrow}" + (f" (was {before})" if move else "")
+
+
+def _rate(now: float | None, before: float | None, signed: bool = False) -> str:
+    if now is None or pd.isna(now):
+        return "–"
+    text = f"{now:+.0%}" if signed else f"{now:.0%}"
+    if before is None or pd.isna(before):
+        return text
+    return f"{text} ({(now - before) * 100:+.0f} pts)"
+
+
+def scorecard_table(frame: pd.DataFrame, quarter: str) -> pd.DataFrame:
+    """Display columns of ``quarterly.squad_scorecard`` plus ``details``: a link to the DORA page for that squad
+    and quarter (relative, so it works behind any host)."""
+    rows = []
+    for r in frame.to_dict("records"):
+        squad = r["squad"] or ORGANISATION
+        row = {"Squad": squad}
+        for t in TIERS:
+            row[TIER_LABELS[t]] = _tier(r[f"{t}_tier"], r[f"{t}_tier_previous"])
+        row["At-risk dependencies (now)"] = r["at_risk_dependencies"]
+        currency = f" {r['budget_currency']}" if r["budget_currency"] else ""
+        row["Budget variance"] = (_rate(r["budget_variance_pct"], r["budget_variance_pct_previous"], signed=True)
+                                  + (currency if r["budget_variance_pct"] is not None else ""))
+        row["Action-item closure"] = _rate(r["closure_rate"], r["closure_rate_previous"])
+        query = {"period": quarter, **({"squad": r["squad"]} if r["squad"] else {})}
+        row["details"] = f"DORA_trends?{urlencode(query)}"
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,111 @@
+"""The quarterly review: per squad, each page's headline figure for a quarter and the change vs the one before.
+
+Every figure is the page's own function over the quarter, so the scorecard, the pages and
+the CLI cannot disagree:
+
+- DORA tiers: ``dora.dora_tiers_frame`` over the quarter (to the as-of date while it runs).
+- Open at-risk dependencies: ``dependencies.dependency_risk`` as of the as-of date, counting a
+  dependency for a squad when either side belongs to it (the dependency page's squad filter).
+  Exports hold the issues' *current* status and no link history, so a past quarter's count
+  cannot be rebuilt: the change column stays empty rather than show a made-up number.
+- Budget variance: ``budget.burn_totals`` for the quarter's calendar year as of the quarter's
+  end (or the as-of date), as a fraction of planned; only for a squad budgeting in one currency
+  (variance fractions of two currencies are not one number).
+- Action-item closure: ``actions.cohorts`` for the items created in the quarter, resolved by the
+  quarter's end (or the as-of date).
+
+Columns (``squad_scorecard``): ``squad``, ``{deployment_frequency,lead_time,change_failure_rate,
+recovery_time}_tier`` and ``..._tier_previous``; ``at_risk_dependencies``; ``budget_currency``,
+``budget_variance_pct``, ``budget_variance_pct_previous``; ``closure_rate``, ``closure_rate_previous``,
+``action_items``. Tiers are elite|high|medium|low or None; fractions in [0, 1] (variance may exceed).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from delivery_health import selection
+from delivery_health.metrics import actions, budget, dependencies, dora
+from delivery_health.metrics.overview import squad_names
+from delivery_health.settings import Settings
+
+TIERS = ("deployment_frequency", "lead_time", "change_failure_rate", "recovery_time")
+TIER_RANK = {"low": 0, "medium": 1, "high": 2, "elite": 3}
+COLUMNS = (["squad"] + [f"{t}_tier" for t in TIERS] + [f"{t}_tier_previous" for t in TIERS]
+           + ["at_risk_dependencies", "budget_currency", "budget_variance_pct", "budget_variance_pct_previous",
+              "closure_rate", "closure_rate_previous", "action_items"])
+
+
+def review_quarters(quarter: str, as_of: date) -> dict[str, tuple[date, date]]:
+    """``{"current": (start, end), "previous": (start, end)}``: a running quarter ends at ``as_of``."""
+    start, end = selection.quarter_bounds(quarter)
+    prev_start, prev_end = selection.quarter_bounds(selection.previous_quarter(quarter))
+    return {"current": (start, min(end, as_of)), "previous": (prev_start, prev_end)}
+
+
+def _tiers(engine: Engine, settings: Settings, window: tuple[date, date]) -> dict[str | None, dict]:
+    frame = dora.dora_tiers_frame(engine, settings, *window)
+    # String columns hold a missing tier as NaN: make it None, like the other figures.
+    return {None if pd.isna(row["squad"]) else row["squad"]: {k: None if pd.isna(v) else v for k, v in row.items()}
+            for row in frame.to_dict("records")}
+
+
+def _variance(engine: Engine, settings: Settings, squad: str, as_of: date) -> tuple[str | None, float | None]:
+    totals = budget.burn_totals(engine, settings, date(as_of.year, 1, 1), date(as_of.year, 12, 31), as_of, (squad,))
+    if totals.empty:
+        return None, None
+    if len(totals) > 1:
+        return ", ".join(totals["currency"]), None
+    pct = totals["variance_pct"].iloc[0]
+    return totals["currency"].iloc[0], None if pd.isna(pct) else float(pct)
+
+
+def _closure(engine: Engine, settings: Settings, window: tuple[date, date]) -> dict[str | None, dict]:
+    frame = actions.cohorts(engine, settings, window[0], window[1], as_of=window[1], by="quarter")
+    return {None if pd.isna(row["squad"]) else row["squad"]: row for row in frame.to_dict("records")}
+
+
+def squad_scorecard(engine: Engine, settings: Settings, quarter: str, as_of: date,
+                    squads: tuple[str, ...] = ()) -> pd.DataFrame:
+    """One row per squad (the selected ones, else every known squad) plus ``squad`` None for the whole
+    organisation; see the module docstring for the columns."""
+    quarters = review_quarters(quarter, as_of)
+    now, before = quarters["current"], quarters["previous"]
+    tiers_now, tiers_before = _tiers(engine, settings, now), _tiers(engine, settings, before)
+    closure_now, closure_before = _closure(engine, settings, now), _closure(engine, settings, before)
+    risk = dependencies.dependency_risk(engine, settings, as_of).rows
+    names = list(squads) if squads else squad_names(engine, settings)
+    rows = []
+    for squad in [*names, None]:
+        row: dict = {"squad": squad}
+        for t in TIERS:
+            row[f"{t}_tier"] = tiers_now.get(squad, {}).get(t)
+            row[f"{t}_tier_previous"] = tiers_before.get(squad, {}).get(t)
+        if risk.empty:
+            row["at_risk_dependencies"] = 0
+        else:
+            mine = risk if squad is None else risk[(risk["blocker_squad"] == squad) | (risk["blocked_squad"] == squad)]
+            row["at_risk_dependencies"] = int(mine["at_risk"].sum())
+        if squad is None:
+            row["budget_currency"], row["budget_variance_pct"], row["budget_variance_pct_previous"] = None, None, None
+        else:
+            row["budget_currency"], row["budget_variance_pct"] = _variance(engine, settings, squad, now[1])
+            row["budget_variance_pct_previous"] = _variance(engine, settings, squad, before[1])[1]
+        row["closure_rate"] = closure_now.get(squad, {}).get("closure_rate")
+        row["closure_rate_previous"] = closure_before.get(squad, {}).get("closure_rate")
+        row["action_items"] = int(closure_now.get(squad, {}).get("items") or 0)
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    for col in [c for c in COLUMNS if c.endswith(("_tier", "_tier_previous", "squad", "currency"))]:
+        frame[col] = pd.Series([r[col] for r in rows], index=frame.index, dtype=object)  # None stays None
+    return frame
+
+
+def tier_change(now: str | None, before: str | None) -> int | None:
+    """+n when the tier improved by n steps, -n when it fell, None when either is missing."""
+    if now is None or before is None:
+        return None
+    return TIER_RANK[now] - TIER_RANK[before]
