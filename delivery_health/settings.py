@@ -53,6 +53,8 @@ class Settings:
         "A vendor SOW is flagged when its consumed share exceeds its elapsed share of time by more than this (fraction: 0.10 = 10 points)."))
     sow_ending_days: int = field(default=60, metadata=_meta(
         "DELIVERY_HEALTH_SOW_ENDING_DAYS", "A vendor SOW is flagged when it ends within this many days of the as-of date."))
+    allow_uploads: bool = field(default=True, metadata=_meta(
+        "DELIVERY_HEALTH_ALLOW_UPLOADS", "Whether the Data sources page accepts uploaded export files (off for a read-only hosted instance)."))
 
     @classmethod
     def from_env(cls, **overrides: object) -> "Settings":

@@ -269,15 +269,21 @@ def _chunks(seq: Sequence[Any], n: int) -> Iterable[Sequence[Any]]:
         yield seq[i:i + n]
 
 
+PROVENANCE_COLUMNS = ("source", "source_file")
+
+
 def upsert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> tuple[int, int]:
     """Insert new rows, replace changed ones, leave identical ones alone.
 
     Returns (inserted, updated). Rows missing a column get NULL. The last row wins
-    when a batch repeats an id.
+    when a batch repeats an id. A row that differs only in its provenance (``source``,
+    ``source_file``) is identical: e.g. a Jira link exported by both linked projects' files
+    keeps the file that brought it first, so re-loading either file changes nothing.
     """
     if not rows:
         return 0, 0
     cols = [c.name for c in table.columns]
+    compared = [n for n, c in enumerate(cols) if c not in PROVENANCE_COLUMNS]
     by_id: dict[str, dict[str, Any]] = {}
     for r in rows:
         by_id[r["id"]] = {c: r.get(c) for c in cols}
@@ -285,12 +291,12 @@ def upsert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> tup
     existing: dict[str, tuple] = {}
     for chunk in _chunks(ids, 5000):
         for row in conn.execute(sa.select(table).where(table.c.id.in_(chunk))):
-            existing[row[0]] = tuple(_normalise(v) for v in row)
+            existing[row[0]] = tuple(_normalise(row[n]) for n in compared)
     new_rows, changed = [], []
     for i, r in by_id.items():
         if i not in existing:
             new_rows.append(r)
-        elif tuple(_normalise(r[c]) for c in cols) != existing[i]:
+        elif tuple(_normalise(r[cols[n]]) for n in compared) != existing[i]:
             changed.append(r)
     for chunk in _chunks([r["id"] for r in changed], 5000):
         conn.execute(table.delete().where(table.c.id.in_(chunk)))

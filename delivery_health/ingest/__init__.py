@@ -67,15 +67,22 @@ def loader_for(fmt: str) -> Loader:
     return getattr(importlib.import_module(f"delivery_health.ingest.{module}"), func)
 
 
-def parse_file(path: Path, settings: Settings, fmt: str | None = None) -> tuple[str, Batch]:
-    """Sniff and parse a file without touching the database. Raises IngestError."""
+def parse_file(path: Path, settings: Settings, fmt: str | None = None, name: str | None = None) -> tuple[str, Batch]:
+    """Sniff and parse a file without touching the database. Raises IngestError (naming it ``name`` if given)."""
+    label = name or str(path)
     try:
         fmt = fmt or detect_format(path)
-        return fmt, loader_for(fmt)(path, settings)
+        batch = loader_for(fmt)(path, settings)
     except RejectedFile as exc:
-        raise IngestError(str(path), fmt, exc.reason, exc.row) from None
+        raise IngestError(label, fmt, exc.reason.replace(str(path), label), exc.row) from None
     except OSError as exc:
-        raise IngestError(str(path), fmt, exc.strerror or str(exc), None) from None
+        raise IngestError(label, fmt, exc.strerror or str(exc), None) from None
+    if name is not None:  # rows name their file as the user knows it, not where it was staged
+        for rows in batch.rows.values():
+            for row in rows:
+                if row.get("source_file") in (str(path), path.name):
+                    row["source_file"] = name
+    return fmt, batch
 
 
 def write_batch(engine: Engine, path: str, fmt: str, batch: Batch) -> tuple[int, int]:
@@ -105,29 +112,51 @@ def write_batch(engine: Engine, path: str, fmt: str, batch: Batch) -> tuple[int,
 LOCK_RETRY_SECONDS = 15.0
 
 
+class DatabaseBusy(Exception):
+    """The DuckDB file stayed in use by readers for longer than ``LOCK_RETRY_SECONDS``."""
+
+
+def _is_busy(exc: Exception) -> bool:
+    # Another process holds the file lock, or (in the app's process) a read-only connection is open:
+    # DuckDB then refuses a read-write one "with a different configuration".
+    text = str(exc).lower()
+    return "lock" in text or "different configuration" in text
+
+
 def _with_lock_retry(write: Callable[[], T]) -> T:
-    """Retry while another process (the app reading) holds the DuckDB file: its connections are short-lived."""
+    """Retry while another process or the app's readers hold the DuckDB file: their connections are short-lived."""
     deadline = time.monotonic() + LOCK_RETRY_SECONDS
     while True:
         try:
             return write()
         except Exception as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+            if not _is_busy(exc):
                 raise
+            if time.monotonic() > deadline:
+                raise DatabaseBusy(str(exc).splitlines()[0]) from exc
             time.sleep(0.2)
 
 
-def ingest_file(engine: Engine, path: str | Path, settings: Settings, fmt: str | None = None) -> IngestResult:
-    """Parse, then write in one transaction. On any error nothing is written (IngestError)."""
+def ingest_file(engine: Engine, path: str | Path, settings: Settings, fmt: str | None = None,
+                name: str | None = None) -> IngestResult:
+    """Parse, then write in one transaction. On any error nothing is written (IngestError).
+
+    ``name`` is how the file is called in messages, the ingest history and the rows' source
+    (default: ``path``); in-app uploads pass the uploaded file's own name.
+    """
     t0 = time.perf_counter()
     path = Path(path)
-    fmt, batch = parse_file(path, settings, fmt)
+    label = name or str(path)
+    fmt, batch = parse_file(path, settings, fmt, name=name)
     def write() -> tuple[int, int]:
         store.init_db(engine)
-        return write_batch(engine, str(path), fmt, batch)
+        return write_batch(engine, label, fmt, batch)
 
     try:
         inserted, updated = _with_lock_retry(write)
+    except DatabaseBusy as exc:
+        raise IngestError(label, fmt, f"the database stayed in use by another process or reader for "
+                          f"{LOCK_RETRY_SECONDS:.0f} s; nothing was written, try again ({exc})", None) from exc
     except Exception as exc:  # a constraint or type error from the database: the transaction rolled back
-        raise IngestError(str(path), fmt, f"the database refused the rows: {exc}".splitlines()[0], None) from exc
-    return IngestResult(str(path), fmt, batch.read, inserted, updated, len(batch.skipped), time.perf_counter() - t0)
+        raise IngestError(label, fmt, f"the database refused the rows: {exc}".splitlines()[0], None) from exc
+    return IngestResult(label, fmt, batch.read, inserted, updated, len(batch.skipped), time.perf_counter() - t0)
