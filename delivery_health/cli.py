@@ -50,6 +50,13 @@ def _parser() -> argparse.ArgumentParser:
     met.add_argument("--by", choices=["week", "month", "quarter"], default="week")
     met.add_argument("--squad", action="append", default=[], help="repeatable; default all squads")
     met.add_argument("--format", choices=["json", "csv", "table"], default="table")
+
+    syn = sub.add_parser("sync", help="fetch from a live source into the store").add_subparsers(dest="source", required=True)
+    sj = syn.add_parser("jira", parents=[common], help="Jira Cloud or Data Center issues of a JQL query, incrementally")
+    sj.add_argument("--server", help="Jira base URL (default: server in [jira] of .streamlit/secrets.toml)")
+    sj.add_argument("--jql", required=True, help='e.g. "project in (ABC, XYZ)"')
+    sj.add_argument("--since", type=date.fromisoformat, help="only issues updated on or after this date (overrides the last sync)")
+    sj.add_argument("--page-size", type=int, default=100, help="issues asked for per search page")
     return p
 
 
@@ -98,8 +105,14 @@ def _cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
+    from delivery_health.sync.run import run_cli
+
+    return run_cli(args, settings)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = Settings.from_env(db_url=args.db, squads_path=args.squads)
-    handler = {"ingest": _cmd_ingest, "demo": _cmd_demo, "metrics": _cmd_metrics}[args.command]
+    handler = {"ingest": _cmd_ingest, "demo": _cmd_demo, "metrics": _cmd_metrics, "sync": _cmd_sync}[args.command]
     return handler(args, settings)

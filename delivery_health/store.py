@@ -211,6 +211,16 @@ skipped_rows = sa.Table(
     sa.Column("reason", sa.String, nullable=False),
 )
 
+# How far each live sync got (not a data table): the next run asks only for what changed since.
+sync_state = sa.Table(
+    "sync_state", metadata, _pk(),  # id = source|server|query
+    sa.Column("source", sa.String, nullable=False),  # e.g. "jira"
+    sa.Column("server", sa.String, nullable=False),
+    sa.Column("query", sa.String, nullable=False),  # the query as given, without the incremental clause
+    sa.Column("last_updated", sa.DateTime),  # newest `updated` (UTC) among the records synced so far
+    sa.Column("synced_at", sa.DateTime, nullable=False),
+)
+
 DATA_TABLES: tuple[sa.Table, ...] = (
     work_items, work_item_tags, status_transitions, issue_links, releases, services,
     deployments, commits, incidents, action_items, budget_lines, spend_lines, sows,

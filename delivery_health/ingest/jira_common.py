@@ -104,6 +104,12 @@ def status_category(issue: JiraIssue) -> str:
     return "To Do"
 
 
+def release_row(project_key: str | None, version: JiraVersion, source: str, source_file: str) -> dict:
+    """A `releases` row: one per project and version name."""
+    return {"id": f"{project_key}|{version.name}", "project_key": project_key, "version": version.name,
+            "release_date": version.release_date, "released": version.released, "source": source, "source_file": source_file}
+
+
 def add_issues(batch: Batch, issues: list[JiraIssue], settings: Settings, source: str, source_file: str) -> None:
     """Add the issues' rows (items, tags, transitions, links, releases, incidents, action items)."""
     incident_types = {t.lower() for t in settings.incident_issue_types}
@@ -132,8 +138,7 @@ def add_issues(batch: Batch, issues: list[JiraIssue], settings: Settings, source
             })
         for v in issue.fix_versions:
             if v.release_date is not None or v.released is not None:
-                batch.add("releases", {"id": f"{issue.project_key}|{v.name}", "project_key": issue.project_key,
-                                       "version": v.name, "release_date": v.release_date, "released": v.released, **src})
+                batch.add("releases", release_row(issue.project_key, v, source, source_file))
         linked_incidents = []
         for link in issue.links:
             a, b, blocking = link_edge(issue.key, link)

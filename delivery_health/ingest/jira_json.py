@@ -59,12 +59,24 @@ class _Parsed:
 
 def load(path: Path, settings: Settings) -> Batch:
     """Parse a saved Jira search result file into a Batch (no database access)."""
-    parsed = _parse(_pages(read_json(path)))
+    return load_data(read_json(path), settings, source_file=str(path))
+
+
+def load_data(data: Any, settings: Settings, source_file: str, source: str = SOURCE) -> Batch:
+    """Parse already-loaded search results (any shape `load` accepts, e.g. pages fetched from the API)."""
+    parsed = _parse(_pages(data))
     batch = Batch(read=parsed.read)
     for ref, reason in parsed.notes:
         batch.skip(ref, reason)
-    jira_common.add_issues(batch, parsed.issues, settings, source=SOURCE, source_file=str(path))
+    jira_common.add_issues(batch, parsed.issues, settings, source=source, source_file=source_file)
     return batch
+
+
+def project_versions(raw: list[dict], project_key: str) -> list[JiraVersion]:
+    """The versions of `GET /rest/api/2/project/{key}/versions` (name, releaseDate, released)."""
+    if not isinstance(raw, list):
+        raise RejectedFile(f"{project_key}: the project's versions are not a list")
+    return [_version(v, project_key, n) for n, v in enumerate(raw, start=1) if isinstance(v, dict) and v.get("name")]
 
 
 def issues_from_search(pages: list[dict], field_names: dict[str, str] | None = None) -> list[JiraIssue]:
