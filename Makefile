@@ -16,10 +16,11 @@ $(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.installed
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-# Debian packages the tests use: chromium for the browser tests, PostgreSQL for the SQL layer checks.
+# Debian packages the tests use: chromium for the browser tests and PDF reports, PostgreSQL for the SQL layer
+# checks, poppler-utils (pdfinfo, pdftoppm) to look inside the PDF reports.
 system-deps:
-	@if ! command -v chromium >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium postgresql >/dev/null; \
+	@if ! command -v chromium >/dev/null || ! command -v pdftoppm >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium postgresql poppler-utils >/dev/null; \
 	fi
 
 demo: $(VENV)/.installed

@@ -51,6 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     met.add_argument("--squad", action="append", default=[], help="repeatable; default all squads")
     met.add_argument("--format", choices=["json", "csv", "table"], default="table")
 
+    rep = sub.add_parser("report", parents=[common], help="write the quarterly review pack as HTML or PDF")
+    rep.add_argument("--quarter", required=True, help="calendar quarter, e.g. 2026Q3")
+    rep.add_argument("--out", required=True, type=Path, help="FILE.html or FILE.pdf: the extension picks the format")
+    rep.add_argument("--squad", action="append", default=[], help="repeatable; default all squads")
+    rep.add_argument("--as-of", type=date.fromisoformat, help="'today' for a quarter in progress (default: today, UTC)")
+
     syn = sub.add_parser("sync", help="fetch from a live source into the store").add_subparsers(dest="source", required=True)
     sj = syn.add_parser("jira", parents=[common], help="Jira Cloud or Data Center issues of a JQL query, incrementally")
     sj.add_argument("--server", help="Jira base URL (default: server in [jira] of .streamlit/secrets.toml)")
@@ -111,8 +117,35 @@ def _cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
     return run_cli(args, settings)
 
 
+def _cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from delivery_health.report import FORMATS, ReportError, build_report, parse_quarter
+
+    fmt = args.out.suffix.lower().lstrip(".")
+    try:
+        parse_quarter(args.quarter)
+        if fmt not in FORMATS:
+            raise ReportError(f"--out {args.out}: the file name must end in .html or .pdf")
+    except ReportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    engine = store.make_engine(settings.db_url, read_only=settings.db_url.startswith("duckdb"))
+    if not store.database_exists(engine):
+        print(f"error: no Delivery Health store at {settings.db_url} (run ingest or demo first)", file=sys.stderr)
+        return 2
+    try:
+        data = build_report(engine, settings, args.quarter, fmt, squads=tuple(args.squad), as_of=args.as_of)
+    except ReportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(data)
+    print(f"{args.out}: quarterly review {args.quarter.strip().upper()} ({fmt}, {len(data):,} bytes)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = Settings.from_env(db_url=args.db, squads_path=args.squads)
-    handler = {"ingest": _cmd_ingest, "demo": _cmd_demo, "metrics": _cmd_metrics, "sync": _cmd_sync}[args.command]
+    handler = {"ingest": _cmd_ingest, "demo": _cmd_demo, "metrics": _cmd_metrics, "sync": _cmd_sync,
+               "report": _cmd_report}[args.command]
     return handler(args, settings)
