@@ -97,22 +97,27 @@ def _same(report_value: str | None, cli_value) -> bool:
     return _num(report_value) == pytest.approx(cli_value)
 
 
-@pytest.fixture(scope="module")
-def store_url(tmp_path_factory) -> tuple[str, str]:
-    tmp = tmp_path_factory.mktemp("report")
+def _load(url: str, tmp: Path) -> str:
+    """Ingest the fixture files (APP-2's summary made a script tag) into ``url``; returns the squads CSV path."""
     squads = tmp / "squads.csv"
     rules = [line for d in ("dora", "dependencies", "budget", "actions")
              for line in (FIX / d / "squads.csv").read_text().splitlines()[1:] if line.strip()]
     squads.write_text("squad,source,match\n" + "\n".join(rules) + "\n")
     jira = tmp / "jira_outward_only.csv"
     jira.write_text((FIX / "dependencies" / "jira_outward_only.csv").read_text().replace("Login page", XSS))
-    url = f"duckdb:///{tmp / 'store.duckdb'}"
     settings = Settings(db_url=url, squads_path=str(squads))
     engine = store.make_engine(url)
     for path in [FIX / f for f in FILES[:3]] + [jira] + [FIX / f for f in FILES[3:]]:
         ingest_file(engine, path, settings)
     engine.dispose()
-    return url, str(squads)
+    return str(squads)
+
+
+@pytest.fixture(scope="module")
+def store_url(tmp_path_factory) -> tuple[str, str]:
+    tmp = tmp_path_factory.mktemp("report")
+    url = f"duckdb:///{tmp / 'store.duckdb'}"
+    return url, _load(url, tmp)
 
 
 def _report(store_url: tuple[str, str], out: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -190,7 +195,7 @@ def test_dora_figures_equal_the_cli(reports, store_url, capsys):
         if label == "2024Q1":  # per-squad tiers
             for t in result["tiers"]:
                 for key in ("deployment_frequency", "lead_time", "change_failure_rate", "recovery_time"):
-                    assert _same(got[f"dora.tier.{t['squad'] or 'all'}.{key}"], t[key])
+                    assert _same(got[f"dora.tier.{t['squad'] or '(all)'}.{key}"], t[key])
     # Hand-computed (module docstring).
     assert _num(got["dora.deployment_frequency.value"]) == pytest.approx(8 / 91 * 7)
     assert _num(got["dora.deployment_frequency.previous"]) == pytest.approx(1 / 92 * 7)
@@ -248,6 +253,13 @@ def test_action_item_figures_equal_the_cli(reports, store_url, capsys):
         assert _same(got[f"actions.previous.{key}"], before[key]), key
     assert (now["items"], now["resolved"], now["closure_rate"], now["overdue"], now["repeat_incidents"]) == (
         8, 4, 0.5, 1, 1)
+    rows = _metrics(store_url, capsys, "actions", "--start", "2024-04-01", "--end", "2024-05-20",
+                    "--as-of", "2024-05-20", "--by", "month")["rows"]
+    assert len(rows) == 6  # April and May: Payments, Search and all selected
+    for row in rows:
+        for key in ("items", "resolved", "closure_rate", "on_time_closure_rate", "overdue",
+                    "time_to_close_median_hours"):
+            assert _same(got[f"actions.cohort.{row['period_start']}.{row['squad'] or '(all)'}.{key}"], row[key])
     assert _num(got["actions.target"]) == 0.85
 
 
@@ -295,3 +307,26 @@ def test_bad_requests_fail_clearly(store_url, tmp_path):
         proc = _report(store_url, out, *args)
         assert proc.returncode != 0 and message in proc.stderr, proc.stderr
         assert not out.exists() and not (tmp_path / "pack.docx").exists()
+
+
+def test_same_figures_on_postgresql(store_url, pg_url, tmp_path):
+    """Nothing in the pack depends on the engine: the same exports in PostgreSQL give the DuckDB file's figures."""
+    url, squads = store_url
+    pg_squads = _load(pg_url, tmp_path)
+    figures = {}
+    for name, db, mapping in (("duckdb", url, squads), ("postgresql", pg_url, pg_squads)):
+        engine = store.make_engine(db, read_only=db.startswith("duckdb"))
+        settings = Settings(db_url=db, squads_path=mapping)
+        path = tmp_path / f"{name}.html"
+        path.write_bytes(build_report(engine, settings, "2024Q1", "html"))
+        engine.dispose()
+        figures[name] = _parse(path).values
+    duck, pg = figures["duckdb"], figures["postgresql"]
+    assert len(duck) > 100 and set(duck) == set(pg)
+    for key, value in duck.items():
+        try:
+            float(value)
+        except (TypeError, ValueError):
+            assert pg[key] == value, key
+        else:
+            assert float(pg[key]) == pytest.approx(float(value)), key

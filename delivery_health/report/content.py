@@ -141,6 +141,8 @@ class ActionsSection:
 
 @dataclass
 class QuarterlyReport:
+    """The whole pack: the quarter, the one it is compared with, the squads (empty = all) and four sections."""
+
     quarter: Window
     previous: Window
     squads: tuple[str, ...]

@@ -24,6 +24,7 @@ from delivery_health.charts import dora as dora_charts
 from delivery_health.metrics import dora
 from delivery_health.report.content import QuarterlyReport, Window
 
+ALL = "(all)"  # the data-key token of a whole-selection row (squad names come from exports: "all" could be one)
 CHART_WIDTH = 700  # px: an A4 portrait page less 2 x 12 mm margins is ~700 CSS px wide
 _CSS = """
 :root { color-scheme: light; }
@@ -99,8 +100,12 @@ def day(v: Any) -> str:
     return "–" if _missing(v) else (v.isoformat() if isinstance(v, date) else str(v))
 
 
-def hours(v: Any) -> str:
-    return "–" if _missing(v) else f"{v:.1f} h"
+def days(hours: Any) -> str:
+    return "–" if _missing(hours) else f"{hours / 24:.1f} days"
+
+
+def plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 def text(v: Any) -> str:
@@ -197,8 +202,8 @@ def _dora(r: QuarterlyReport, chart: Charts) -> str:
     labels = [label for key, label, *_ in dora.HEADLINE if key in dora.TIER_KEYS]
     rows = []
     for t in s.tiers.itertuples(index=False):
-        who = "all" if _missing(t.squad) else t.squad
-        rows.append("<tr>" + td(None, None, "All selected" if who == "all" else who, num=False)
+        who = ALL if _missing(t.squad) else t.squad
+        rows.append("<tr>" + td(None, None, "All selected" if _missing(t.squad) else who, num=False)
                     + "".join(_tier_cell(f"dora.tier.{who}.{k}", getattr(t, k)) for k in dora.TIER_KEYS[1:])
                     + "</tr>")
     out.append(table(["Squad", *labels], rows, [False] * (len(labels) + 1)))
@@ -224,7 +229,7 @@ def _dependencies(r: QuarterlyReport, chart: Charts) -> str:
     out.append('<p class="note">Statuses, due dates and fix versions are the latest loaded; the as-of date sets the '
                f"staleness cut-off. No comparison with {esc(p.label)}: exports hold each issue's current status and no "
                "link history, so the dependencies open back then cannot be rebuilt.</p>")
-    out.append(f"<h3>At risk: {s.at_risk_total} dependencies"
+    out.append(f"<h3>At risk: {plural(s.at_risk_total, 'dependency', 'dependencies')}"
                f"{esc(f', the {len(s.at_risk)} needed soonest') if s.at_risk_total > len(s.at_risk) else ''}</h3>")
     if s.at_risk.empty:
         out.append('<p class="note">No open dependency is late, unscheduled or stale.</p>')
@@ -296,7 +301,7 @@ def _budget(r: QuarterlyReport, chart: Charts) -> str:
     return "".join(out)
 
 
-_ACTION_FIGURES = (("items", "Action items created", count), ("resolved", "Resolved by the quarter end", count),
+_ACTION_FIGURES = (("items", "Action items created", count), ("resolved", "Resolved by the as-of date", count),
                    ("closure_rate", "Closure rate", pct), ("on_time_closure_rate", "On-time closure rate", pct),
                    ("overdue", "Overdue (open past due)", count), ("repeat_incidents", "Repeat incidents", count))
 
@@ -317,14 +322,14 @@ def _actions(r: QuarterlyReport, chart: Charts) -> str:
                "resolved by the as-of date / items; on time = resolved by the due date / items with one.</p>")
     out.append(chart(action_charts.closure(s.cohorts, s.target), "actions.closure"))
     out.append("<h3>Cohorts</h3>")
-    out.append(frame_table(s.cohorts.assign(squad=s.cohorts["squad"].astype(object).where(
-        s.cohorts["squad"].notna(), "All selected")), [
+    out.append(frame_table(s.cohorts, [
         ("period_start", "Created in", lambda v: f"{v:%b %Y}" if isinstance(v, date) else text(v), False),
-        ("squad", "Squad", text, False), ("items", "Items", count, True), ("resolved", "Resolved", count, True),
+        ("squad", "Squad", lambda v: "All selected" if _missing(v) else str(v), False),
+        ("items", "Items", count, True), ("resolved", "Resolved", count, True),
         ("closure_rate", "Closure", pct, True), ("on_time_closure_rate", "On time", pct, True),
-        ("overdue", "Overdue", count, True), ("time_to_close_median_hours", "Median to close", hours, True)],
-        key=lambda row, c: f"actions.cohort.{raw(row.period_start)}.{row.squad}.{c}"))
-    out.append(f"<h3>Overdue: {s.overdue_total} items"
+        ("overdue", "Overdue", count, True), ("time_to_close_median_hours", "Median to close", days, True)],
+        key=lambda row, c: f"actions.cohort.{raw(row.period_start)}.{ALL if _missing(row.squad) else row.squad}.{c}"))
+    out.append(f"<h3>Overdue: {plural(s.overdue_total, 'item', 'items')}"
                f"{esc(f', the {len(s.overdue)} most overdue') if s.overdue_total > len(s.overdue) else ''}</h3>")
     if s.overdue.empty:
         out.append('<p class="note">No action item of these cohorts is past its due date.</p>')
