@@ -25,7 +25,7 @@ if history.empty:
 # ---- quarterly review ---------------------------------------------------------------------------------
 quarter = ui.review_quarter(filters)
 previous = selection.previous_quarter(quarter)
-st.subheader(f"Quarterly review: {selection.preset_label(quarter)} vs {selection.preset_label(previous)}")
+st.subheader(f"Quarterly review: {quarter} vs {previous}")
 st.caption(
     f"The quarter is the Period filter's when it is a quarter, else the one containing its end date. "
     "DORA tiers are the DORA 2023 clusters over each quarter (▲/▼ = moved up/down since the previous one); "
@@ -36,7 +36,7 @@ card = ui.cached(quarterly.squad_scorecard, quarter=quarter, as_of=ui.today(), s
                  overrides=ui.dora_overrides(filters))
 st.dataframe(scorecard_table(card, quarter), hide_index=True, width="stretch",
              column_config={"details": st.column_config.LinkColumn("Details", display_text="DORA trends")})
-ui.download_csv(card, f"quarterly_scorecard_{quarter}.csv", "Download the scorecard")
+ui.download_csv(card, "quarterly_scorecard.csv", "Download the scorecard")
 ui.review_pack_download(quarter, filters)
 
 # ---- data loaded ------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The shared selection: period presets (incl. calendar quarters) and what they mean in dates.
 
 Pure date logic, no Streamlit: the filter bar (``ui``), the overview and the report use it,
-so "2026Q3" or "last 90 days" means the same everywhere.
+so "2026 Q3" or "Last 90 days" means the same everywhere.
 """
 
 from __future__ import annotations
@@ -9,10 +9,14 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
-CUSTOM = "custom"
-QUARTERS_OFFERED = 6  # the current quarter and the five before it
+# Presets are their own labels: the filter bar binds the period to the URL by its label (`?period=2026+Q3`).
+CUSTOM = "Custom range"
+YEAR_TO_DATE = "Year to date"
+QUARTERS_OFFERED = 6  # at least the current quarter and the five before it ...
+MAX_QUARTERS_OFFERED = 24  # ... and back to the first data, up to six years
+RELATIVE_DAYS = (30, 90, 180, 365)
 _QUARTER = re.compile(r"^(\d{4})\s*-?\s*Q([1-4])$", re.IGNORECASE)
-_RELATIVE = {"last-30-days": 30, "last-90-days": 90, "last-180-days": 180, "last-365-days": 365}
+_LAST_DAYS = re.compile(r"^Last (\d+) days$", re.IGNORECASE)
 
 
 def quarter_bounds(quarter: str) -> tuple[date, date]:
@@ -26,8 +30,8 @@ def quarter_bounds(quarter: str) -> tuple[date, date]:
 
 
 def quarter_label(day: date) -> str:
-    """The quarter containing ``day``, as ``2026Q3``."""
-    return f"{day.year}Q{(day.month - 1) // 3 + 1}"
+    """The quarter containing ``day``, as ``2026 Q3`` (``quarter_bounds`` reads it back)."""
+    return f"{day.year} Q{(day.month - 1) // 3 + 1}"
 
 
 def next_quarter_start(start: date) -> date:
@@ -40,37 +44,29 @@ def previous_quarter(quarter: str) -> str:
     return quarter_label(start - timedelta(days=1))
 
 
-def period_presets(today: date, default_days: int = 90) -> list[str]:
-    """The presets the filter bar offers, the default (``last-<default_days>-days``) first."""
-    default = f"last-{default_days}-days"
-    relative = [default] + [p for p in _RELATIVE if p != default]
+def period_presets(today: date, default_days: int = 90, earliest: date | None = None) -> list[str]:
+    """The presets the filter bar offers, the default (``Last <default_days> days``) first, then the
+    quarters from the current one back to the one holding ``earliest`` (the first data)."""
+    relative = [f"Last {default_days} days"] + [f"Last {n} days" for n in RELATIVE_DAYS if n != default_days]
     quarters, day = [], today
-    for _ in range(QUARTERS_OFFERED):
+    while len(quarters) < MAX_QUARTERS_OFFERED and (len(quarters) < QUARTERS_OFFERED or (earliest and day >= earliest)):
         quarters.append(quarter_label(day))
         day = quarter_bounds(quarters[-1])[0] - timedelta(days=1)
-    return relative + ["year-to-date"] + quarters + [CUSTOM]
+    return relative + [YEAR_TO_DATE] + quarters + [CUSTOM]
 
 
-def preset_label(preset: str) -> str:
-    if preset in _RELATIVE or preset.startswith("last-"):
-        return f"Last {preset.split('-')[1]} days"
-    if preset == "year-to-date":
-        return "Year to date"
-    if preset == CUSTOM:
-        return "Custom range"
-    if _QUARTER.match(preset):
-        return preset.replace("Q", " Q")
-    return preset
+def is_quarter(preset: str) -> bool:
+    return bool(_QUARTER.match(preset.strip()))
 
 
 def preset_window(preset: str, today: date) -> tuple[date, date] | None:
-    """The inclusive dates of a preset (a quarter not yet over ends today); None for ``custom``."""
-    if preset.startswith("last-") and preset.endswith("-days"):
-        days = int(preset.split("-")[1])
-        return today - timedelta(days=days - 1), today
-    if preset == "year-to-date":
+    """The inclusive dates of a preset (a quarter not yet over ends today); None for ``CUSTOM``."""
+    last = _LAST_DAYS.match(preset.strip())
+    if last:
+        return today - timedelta(days=int(last.group(1)) - 1), today
+    if preset == YEAR_TO_DATE:
         return date(today.year, 1, 1), today
-    if _QUARTER.match(preset):
+    if is_quarter(preset):
         start, end = quarter_bounds(preset)
         return start, min(end, today) if start <= today else end
     if preset == CUSTOM:
@@ -80,4 +76,4 @@ def preset_window(preset: str, today: date) -> tuple[date, date] | None:
 
 def review_quarter(period: str, end: date) -> str:
     """The quarter a review shows: the period itself when it is a quarter, else the one containing ``end``."""
-    return period.upper() if _QUARTER.match(period) else quarter_label(end)
+    return quarter_label(quarter_bounds(period)[0]) if is_quarter(period) else quarter_label(end)

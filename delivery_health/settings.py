@@ -53,6 +53,11 @@ class Settings:
         "A vendor SOW is flagged when its consumed share exceeds its elapsed share of time by more than this (fraction: 0.10 = 10 points)."))
     sow_ending_days: int = field(default=60, metadata=_meta(
         "DELIVERY_HEALTH_SOW_ENDING_DAYS", "A vendor SOW is flagged when it ends within this many days of the as-of date."))
+
+    allowed_emails: tuple[str, ...] = field(default=(), metadata=_meta(
+        "DELIVERY_HEALTH_ALLOWED_EMAILS", "Hosted mode: email addresses allowed in after the OIDC login (with `[auth]` in secrets)."))
+    allowed_domains: tuple[str, ...] = field(default=(), metadata=_meta(
+        "DELIVERY_HEALTH_ALLOWED_DOMAINS", "Hosted mode: email domains allowed in after the OIDC login (e.g. `example.com`)."))
     allow_uploads: bool = field(default=True, metadata=_meta(
         "DELIVERY_HEALTH_ALLOW_UPLOADS", "Whether the Data sources page accepts uploaded export files (off for a read-only hosted instance)."))
 

@@ -7,8 +7,10 @@ UTC ``TIMESTAMP`` values (converted at ingest), so DuckDB and PostgreSQL agree.
 
 from __future__ import annotations
 
+import io
+import uuid
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
@@ -189,6 +191,17 @@ sows = sa.Table(
     *_source(),
 )
 
+# Releases, freeze windows and other dated events drawn on the trend charts (events-csv).
+events = sa.Table(
+    "events", metadata, _pk(),  # id = date|kind|label|squad
+    sa.Column("date", sa.Date, nullable=False),
+    sa.Column("end_date", sa.Date),  # None for a one-day event (a release); inclusive otherwise
+    sa.Column("kind", sa.String, nullable=False),  # lower-case: release | freeze | ...
+    sa.Column("label", sa.String, nullable=False),
+    sa.Column("squad", sa.String),  # None: the whole organisation
+    *_source(),
+)
+
 ingest_runs = sa.Table(
     "ingest_runs", metadata, _pk(),  # id = run uuid
     sa.Column("format", sa.String, nullable=False),
@@ -223,7 +236,7 @@ sync_state = sa.Table(
 
 DATA_TABLES: tuple[sa.Table, ...] = (
     work_items, work_item_tags, status_transitions, issue_links, releases, services,
-    deployments, commits, incidents, action_items, budget_lines, spend_lines, sows,
+    deployments, commits, incidents, action_items, budget_lines, spend_lines, sows, events,
 )
 
 
@@ -279,6 +292,52 @@ def _chunks(seq: Sequence[Any], n: int) -> Iterable[Sequence[Any]]:
         yield seq[i:i + n]
 
 
+_KEY = sa.Column("key", sa.String)
+
+
+def _key_relation(conn: Connection, values: list[str]) -> sa.TableClause:
+    """``values`` as a one-column relation ``key`` visible to this transaction's queries.
+
+    Large IN lists are slow to compile and run (5,000 bound parameters a query); a joinable set is one
+    query. DuckDB scans a registered DataFrame; PostgreSQL gets a temporary table filled by COPY.
+    """
+    name = f"_dh_keys_{uuid.uuid4().hex[:12]}"
+    raw = conn.connection.driver_connection
+    if conn.dialect.name == "duckdb":
+        import pandas as pd
+
+        raw.register(name, pd.DataFrame({"key": pd.Series(values, dtype=object)}))
+    elif conn.dialect.name == "postgresql":
+        conn.execute(sa.text(f'CREATE TEMPORARY TABLE "{name}" (key text) ON COMMIT DROP'))
+        with raw.cursor() as cur:
+            cur.copy_expert(f'COPY "{name}" (key) FROM STDIN', io.StringIO("".join(_copy_text(v) + "\n" for v in values)))
+    else:
+        temp = sa.Table(name, sa.MetaData(), sa.Column("key", sa.String), prefixes=["TEMPORARY"])
+        temp.create(conn)
+        conn.execute(temp.insert(), [{"key": v} for v in values])
+    return sa.table(name, sa.column("key", sa.String))
+
+
+def _drop_key_relation(conn: Connection, rel: sa.TableClause) -> None:
+    if conn.dialect.name == "duckdb":
+        conn.connection.driver_connection.unregister(rel.name)
+    else:
+        conn.execute(sa.text(f'DROP TABLE IF EXISTS "{rel.name}"'))
+
+
+def _existing(conn: Connection, table: sa.Table, ids: list[str]) -> dict[str, tuple]:
+    """Stored rows (normalised tuples) of the given ids."""
+    if len(ids) <= 200:  # few ids: a plain IN list is cheapest
+        rows = conn.execute(sa.select(table).where(table.c.id.in_(ids))).all() if ids else []
+    else:
+        rel = _key_relation(conn, ids)
+        try:
+            rows = conn.execute(sa.select(table).where(table.c.id.in_(sa.select(rel.c.key)))).all()
+        finally:
+            _drop_key_relation(conn, rel)
+    return {row[0]: tuple(_normalise(v) for v in row) for row in rows}
+
+
 PROVENANCE_COLUMNS = ("source", "source_file")
 
 
@@ -296,18 +355,17 @@ def upsert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> tup
     compared = [n for n, c in enumerate(cols) if c not in PROVENANCE_COLUMNS]
     by_id: dict[str, dict[str, Any]] = {}
     for r in rows:
-        by_id[r["id"]] = {c: r.get(c) for c in cols}
-    ids = list(by_id)
-    existing: dict[str, tuple] = {}
-    for chunk in _chunks(ids, 5000):
-        for row in conn.execute(sa.select(table).where(table.c.id.in_(chunk))):
-            existing[row[0]] = tuple(_normalise(row[n]) for n in compared)
-    new_rows, changed = [], []
-    for i, r in by_id.items():
-        if i not in existing:
-            new_rows.append(r)
-        elif tuple(_normalise(r[cols[n]]) for n in compared) != existing[i]:
-            changed.append(r)
+        by_id[r["id"]] = r
+    existing = _existing(conn, table, list(by_id))
+    if not existing:
+        new_rows, changed = list(by_id.values()), []
+    else:
+        new_rows, changed = [], []
+        for i, r in by_id.items():
+            if i not in existing:
+                new_rows.append(r)
+            elif tuple(_normalise(r.get(cols[n])) for n in compared) != tuple(existing[i][n] for n in compared):
+                changed.append(r)
     for chunk in _chunks([r["id"] for r in changed], 5000):
         conn.execute(table.delete().where(table.c.id.in_(chunk)))
     bulk_insert(conn, table, new_rows + changed)
@@ -316,25 +374,64 @@ def upsert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> tup
 
 def delete_missing(conn: Connection, table: sa.Table, owner_col: str, owners: list[str], keep_ids: set[str]) -> int:
     """Delete child rows of the given owners that the new batch no longer carries."""
-    removed = 0
+    if not owners:
+        return 0
     col = table.c[owner_col]
-    for chunk in _chunks(owners, 5000):
-        stale = [i for i in conn.execute(sa.select(table.c.id).where(col.in_(chunk))).scalars() if i not in keep_ids]
-        for sub in _chunks(stale, 5000):
-            conn.execute(table.delete().where(table.c.id.in_(sub)))
-        removed += len(stale)
-    return removed
+    if len(owners) <= 200:
+        found = conn.execute(sa.select(table.c.id).where(col.in_(owners))).scalars().all()
+    else:
+        rel = _key_relation(conn, list(owners))
+        try:
+            found = conn.execute(sa.select(table.c.id).where(col.in_(sa.select(rel.c.key)))).scalars().all()
+        finally:
+            _drop_key_relation(conn, rel)
+    stale = [i for i in found if i not in keep_ids]
+    for sub in _chunks(stale, 5000):
+        conn.execute(table.delete().where(table.c.id.in_(sub)))
+    return len(stale)
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: Any) -> str:
+    """One field of PostgreSQL's COPY text format: NULL is \\N, backslash and control characters escaped."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, (date, int, float)):
+        return value.isoformat() if isinstance(value, date) else repr(value)
+    return str(value).translate(_COPY_ESCAPES)
+
+
+def _copy_rows(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """COPY ... FROM STDIN on the transaction's own connection: a failure rolls back the whole file."""
+    cols = [c.name for c in table.columns]
+    buf = io.StringIO()
+    for r in rows:
+        buf.write("\t".join([_copy_text(r.get(c)) for c in cols]))
+        buf.write("\n")
+    buf.seek(0)
+    column_list = ", ".join(f'"{c}"' for c in cols)
+    with conn.connection.driver_connection.cursor() as cur:
+        cur.copy_expert(f'COPY "{table.name}" ({column_list}) FROM STDIN', buf)
 
 
 def bulk_insert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """Insert many rows fast: DuckDB reads a registered DataFrame, others use executemany."""
+    """Insert many rows fast: DuckDB reads a registered DataFrame, PostgreSQL takes COPY, others executemany.
+
+    Rows missing a column get NULL.
+    """
     if not rows:
         return
+    cols = [c.name for c in table.columns]
     if conn.dialect.name == "duckdb" and len(rows) > 200:
         import pandas as pd
 
-        cols = [c.name for c in table.columns]
-        frame = pd.DataFrame.from_records(rows, columns=cols)
+        frame = pd.DataFrame({c: pd.Series([r.get(c) for r in rows], dtype=object) for c in cols})
         raw = conn.connection.driver_connection
         name = f"_bulk_{table.name}"
         raw.register(name, frame)
@@ -344,4 +441,7 @@ def bulk_insert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -
         finally:
             raw.unregister(name)
         return
-    conn.execute(table.insert(), rows)
+    if conn.dialect.name == "postgresql" and len(rows) > 200:
+        _copy_rows(conn, table, rows)
+        return
+    conn.execute(table.insert(), [{c: r.get(c) for c in cols} for r in rows])

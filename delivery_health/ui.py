@@ -66,6 +66,7 @@ def _require_access() -> None:
 def start_page(title: str, icon: str) -> None:
     """Every page's first call: page config, then the hosted-mode access check."""
     st.set_page_config(page_title=title, page_icon=icon, layout="wide")
+    st.session_state["_page"] = title
     _require_access()
 
 
@@ -157,15 +158,16 @@ def sidebar_filters(squad_options: list[str] | None = None) -> Filters:
     from delivery_health import selection
     from delivery_health.metrics import overview
 
+    _carry_filters_to_this_page()
     s, now = settings(), today()
     squad_options = squad_options if squad_options is not None else cached(overview.squad_names)
     env_options = cached(overview.environment_names)
-    presets = selection.period_presets(now, s.default_window_days)
+    presets = selection.period_presets(now, s.default_window_days, cached(overview.first_record_date))
     with st.sidebar:
         st.header("Filters")
         chosen = st.multiselect("Squads", squad_options, default=[], placeholder="All squads", key="squad",
                                 bind="query-params")
-        period = st.selectbox("Period", presets, format_func=selection.preset_label, key="period", bind="query-params",
+        period = st.selectbox("Period", presets, key="period", bind="query-params",
                               help="Relative windows end today (UTC); a quarter still running ends today.")
         window = selection.preset_window(period, now)
         if window is None:
@@ -180,9 +182,36 @@ def sidebar_filters(squad_options: list[str] | None = None) -> Filters:
                                    f"(default: {', '.join(s.production_environments)}).")
         filters = Filters(start=window[0], end=window[1], squads=tuple(chosen),
                           environments=tuple(envs) or _default_envs(env_options), period=period)
-        _link_to_view()
+        params = [("squad", v) for v in chosen]
+        if period != presets[0]:
+            params.append(("period", period))
+        if period == selection.CUSTOM:
+            params += [("dates", filters.start.isoformat()), ("dates", filters.end.isoformat())]
+        if tuple(envs) != _default_envs(env_options):
+            params += [("env", v) for v in envs]
+        _link_to_view(params)
     st.session_state["_filters"] = filters
+    st.session_state["_filters_saved"] = {k: st.session_state[k] for k in FILTER_KEYS if k in st.session_state}
     return filters
+
+
+FILTER_KEYS = ("squad", "period", "dates", "env")  # widget keys = URL query parameter names
+
+
+def _carry_filters_to_this_page() -> None:
+    """On arriving at another page, start from the filters of the page before.
+
+    Sidebar links carry no query parameters, so a bound widget on the new page would start
+    from its default; a value set in session state before the widget exists wins instead.
+    A parameter in the URL (a shared link) still decides.
+    """
+    page = st.session_state.get("_page")
+    if st.session_state.get("_filters_page") == page:
+        return
+    st.session_state["_filters_page"] = page
+    for key, value in st.session_state.get("_filters_saved", {}).items():
+        if key not in st.query_params:
+            st.session_state[key] = value
 
 
 def _default_envs(options: list[str]) -> tuple[str, ...]:
@@ -195,12 +224,17 @@ def dora_overrides(filters: Filters) -> dict[str, Any]:
     return {"production_environments": filters.environments}
 
 
-def _link_to_view() -> None:
-    """A copyable link that reopens this page with every filter and view option as it is now."""
+def _link_to_view(filter_params: list[tuple[str, str]]) -> None:
+    """A copyable link that reopens this page with every filter and view option as it is now.
+
+    Filters come from their values (after a page switch the address bar may not show them yet);
+    the page's own options (``by``, ``release``, ...) from the URL they are bound to.
+    """
     base = st.context.url
     if not base:
         return
-    query = urlencode([(k, v) for k in st.query_params for v in st.query_params.get_all(k)])
+    page_params = [(k, v) for k in st.query_params if k not in FILTER_KEYS for v in st.query_params.get_all(k)]
+    query = urlencode(filter_params + page_params)
     with st.popover("Link to this view", icon=":material/link:", width="stretch"):
         st.caption("Copy it with the button at its right: whoever opens it sees this page with these filters.")
         st.code(f"{base}?{query}" if query else base, language=None, wrap_lines=True)
@@ -221,7 +255,8 @@ def review_pack_download(quarter: str, filters: Filters) -> None:
                                     squads=filters.squads)
 
     left, right = st.columns(2)
-    left.download_button(f"Review pack {quarter} (HTML)", build("html"), file_name=f"delivery_review_{quarter}.html",
+    stem = f"delivery_review_{quarter.replace(' ', '')}"
+    left.download_button(f"Review pack {quarter} (HTML)", build("html"), file_name=f"{stem}.html",
                          mime="text/html", icon=":material/download:", key="pack_html")
-    right.download_button(f"Review pack {quarter} (PDF)", build("pdf"), file_name=f"delivery_review_{quarter}.pdf",
+    right.download_button(f"Review pack {quarter} (PDF)", build("pdf"), file_name=f"{stem}.pdf",
                           mime="application/pdf", icon=":material/picture_as_pdf:", key="pack_pdf")

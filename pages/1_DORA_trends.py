@@ -17,7 +17,7 @@ days = (filters.end - filters.start).days + 1
 st.caption(f"{filters.label} ({days} days) · production = {', '.join(filters.environments)}. "
            "The five DORA keys of production deployments; tiers are the DORA 2023 clusters over the whole window.")
 
-by = st.radio("Trend by", ["week", "month"], horizontal=True, format_func=str.capitalize, key="by",
+by = st.radio("Trend by", ["week", "month"], horizontal=True, key="by",
               bind="query-params")
 rows = ui.cached(dora.dora_trends, by=by, **selection)
 if rows.empty:

@@ -36,7 +36,7 @@ def test_page_with_data(monkeypatch, tmp_path):
     url = _load(tmp_path, [FIX / "deployments.csv", FIX / "commits.csv", FIX / "incidents.csv"], FIX / "squads.csv")
     at = _app(monkeypatch, url, FIX / "squads.csv")
     at.run()
-    at.selectbox(key="period").set_value("custom").run()
+    at.selectbox(key="period").set_value("Custom range").run()
     at.date_input(key="dates").set_value((date(2024, 1, 1), date(2024, 1, 28))).run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}

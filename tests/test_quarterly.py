@@ -74,7 +74,7 @@ def loaded(db_url: str, tmp_path: Path):
 
 def test_scorecard_per_squad_with_the_previous_quarter(loaded) -> None:
     engine, settings = loaded
-    card = quarterly.squad_scorecard(engine, settings, "2024Q2", as_of=date(2024, 7, 15))
+    card = quarterly.squad_scorecard(engine, settings, "2024 Q2", as_of=date(2024, 7, 15))
     rows = {r["squad"]: r for r in card.to_dict("records")}
     alpha = rows["Alpha"]
     assert (alpha["deployment_frequency_tier"], alpha["deployment_frequency_tier_previous"]) == ("elite", "high")
@@ -92,11 +92,11 @@ def test_scorecard_per_squad_with_the_previous_quarter(loaded) -> None:
     # The organisation row: only Alpha deploys, so its tiers are Alpha's.
     assert rows[None]["deployment_frequency_tier"] == "elite" and rows[None]["closure_rate"] == pytest.approx(0.75)
 
-    table = scorecard_table(card, "2024Q2").set_index("Squad")
+    table = scorecard_table(card, "2024 Q2").set_index("Squad")
     assert table.loc["Alpha", "Deploy frequency"] == "elite ▲ (was high)"
     assert table.loc["Alpha", "Budget variance"] == "+10% (+10 pts) EUR"
     assert table.loc["Alpha", "Action-item closure"] == "75% (-25 pts)"
-    assert table.loc["Alpha", "details"] == "DORA_trends?period=2024Q2&squad=Alpha"
+    assert table.loc["Alpha", "details"] == "DORA_trends?period=2024+Q2&squad=Alpha"
 
 
 def test_a_running_quarter_ends_at_the_as_of_date() -> None:

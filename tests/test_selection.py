@@ -14,8 +14,9 @@ def test_quarter_bounds_and_neighbours() -> None:
     assert selection.quarter_bounds("2026Q3") == (date(2026, 7, 1), date(2026, 9, 30))
     assert selection.quarter_bounds("2024q1") == (date(2024, 1, 1), date(2024, 3, 31))
     assert selection.quarter_bounds("2025-Q4") == (date(2025, 10, 1), date(2025, 12, 31))
-    assert selection.previous_quarter("2026Q1") == "2025Q4"  # crosses the year
-    assert selection.quarter_label(date(2026, 11, 29)) == "2026Q4"
+    assert selection.previous_quarter("2026Q1") == "2025 Q4"  # crosses the year
+    assert selection.quarter_label(date(2026, 11, 29)) == "2026 Q4"
+    assert selection.quarter_bounds("2026 Q4") == (date(2026, 10, 1), date(2026, 12, 31))  # reads its labels back
     for bad in ("2026Q5", "Q3 2026", "2026", ""):
         with pytest.raises(ValueError):
             selection.quarter_bounds(bad)
@@ -24,8 +25,8 @@ def test_quarter_bounds_and_neighbours() -> None:
 def test_presets_resolve_to_inclusive_windows() -> None:
     today = date(2026, 11, 29)
     # 90 days ending today, today included: 29 Nov minus 89 days is 1 Sep.
-    assert selection.preset_window("last-90-days", today) == (date(2026, 9, 1), today)
-    assert selection.preset_window("year-to-date", today) == (date(2026, 1, 1), today)
+    assert selection.preset_window("Last 90 days", today) == (date(2026, 9, 1), today)
+    assert selection.preset_window(selection.YEAR_TO_DATE, today) == (date(2026, 1, 1), today)
     # A finished quarter is whole; the running one ends today.
     assert selection.preset_window("2026Q3", today) == (date(2026, 7, 1), date(2026, 9, 30))
     assert selection.preset_window("2026Q4", today) == (date(2026, 10, 1), today)
@@ -34,15 +35,18 @@ def test_presets_resolve_to_inclusive_windows() -> None:
 
 def test_offered_presets_start_with_the_default_and_list_six_quarters() -> None:
     presets = selection.period_presets(date(2026, 2, 10), default_days=90)
-    assert presets[0] == "last-90-days"
-    assert [p for p in presets if "Q" in p] == ["2026Q1", "2025Q4", "2025Q3", "2025Q2", "2025Q1", "2024Q4"]
+    assert presets[:4] == ["Last 90 days", "Last 30 days", "Last 180 days", "Last 365 days"]
+    assert [p for p in presets if selection.is_quarter(p)] == [
+        "2026 Q1", "2025 Q4", "2025 Q3", "2025 Q2", "2025 Q1", "2024 Q4"]
     assert presets[-1] == selection.CUSTOM
-    assert selection.preset_label("2025Q4") == "2025 Q4"
+    # With data since May 2024, the quarters reach back to 2024 Q2.
+    older = selection.period_presets(date(2026, 2, 10), default_days=90, earliest=date(2024, 5, 3))
+    assert [p for p in older if selection.is_quarter(p)][-1] == "2024 Q2"
 
 
 def test_review_quarter_is_the_period_or_the_quarter_of_its_end() -> None:
-    assert selection.review_quarter("2025q2", date(2026, 11, 29)) == "2025Q2"
-    assert selection.review_quarter("last-90-days", date(2026, 11, 29)) == "2026Q4"
+    assert selection.review_quarter("2025q2", date(2026, 11, 29)) == "2025 Q2"
+    assert selection.review_quarter("Last 90 days", date(2026, 11, 29)) == "2026 Q4"
 
 
 def test_allow_list_by_address_or_domain() -> None:

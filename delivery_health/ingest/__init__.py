@@ -33,6 +33,7 @@ FORMATS: dict[str, str] = {
     "spend-csv": "generic_csv:load_spend",
     "sows-csv": "generic_csv:load_sows",
     "commits-csv": "generic_csv:load_commits",
+    "events-csv": "generic_csv:load_events",
 }
 
 

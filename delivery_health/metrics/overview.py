@@ -27,6 +27,12 @@ _INVENTORY: tuple[tuple[str, sa.Table, sa.Column], ...] = (
 )
 
 
+def first_record_date(engine: Engine, settings: Settings) -> date | None:
+    """The earliest date of any dated record loaded (the start of what the filters can look at)."""
+    spans = data_inventory(engine, settings)["first"].dropna()
+    return spans.min().date() if not spans.empty else None
+
+
 def last_ingest_marker(engine: Engine) -> str:
     """A string that changes whenever an ingest lands (used in cache keys)."""
     if not store.database_exists(engine):
