@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 import pandas as pd
 import streamlit as st
+from streamlit.errors import StreamlitPageNotFoundError
 from sqlalchemy.engine import Engine
 
 from delivery_health import store
@@ -63,11 +64,29 @@ def _require_access() -> None:
         st.button("Log out", on_click=st.logout, key="logout")
 
 
+# The sidebar's navigation (Streamlit's own is off in config.toml: it would call the home page "app").
+PAGES: tuple[tuple[str, str, str], ...] = (
+    ("app.py", "Overview", ":material/dashboard:"),
+    ("pages/1_DORA_trends.py", "DORA trends", ":material/monitoring:"),
+    ("pages/2_Dependency_risk.py", "Dependency risk", ":material/account_tree:"),
+    ("pages/3_Budget_burn.py", "Budget burn", ":material/payments:"),
+    ("pages/4_Action_items.py", "Action items", ":material/task_alt:"),
+    ("pages/5_Data_sources.py", "Data sources", ":material/upload_file:"),
+)
+
+
 def start_page(title: str, icon: str) -> None:
-    """Every page's first call: page config, then the hosted-mode access check."""
+    """Every page's first call: page config, the hosted-mode access check, then the navigation."""
     st.set_page_config(page_title=title, page_icon=icon, layout="wide")
     st.session_state["_page"] = title
     _require_access()
+    with st.sidebar:
+        try:
+            for path, label, nav_icon in PAGES:
+                st.page_link(path, label=label, icon=nav_icon)
+            st.divider()
+        except StreamlitPageNotFoundError:
+            pass  # a page file run on its own (AppTest) has no app around it to navigate
 
 
 def settings() -> Settings:

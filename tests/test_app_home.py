@@ -39,10 +39,12 @@ def test_loaded_data_is_listed_per_source(monkeypatch, duckdb_url: str, tmp_path
     ingest_file(store.make_engine(duckdb_url), path, Settings(db_url=duckdb_url))
     at = _app(monkeypatch, duckdb_url, tmp_path).run()
     assert not at.exception
-    inventory = at.dataframe[0].value.set_index("records")
+    frames = {tuple(df.value.columns)[0]: df.value for df in at.dataframe}  # by first column
+    assert "Squad" in frames  # the quarterly scorecard comes first
+    inventory = frames["records"].set_index("records")
     assert inventory.loc["Deployments", "rows"] == 3  # every deployment record, attempts included
     assert str(inventory.loc["Deployments", "first"]).startswith("2026-03-02 10:05")  # span of finished_at
-    sources = at.dataframe[1].value.set_index("format")
+    sources = frames["format"].set_index("format")
     assert sources.loc["deployments-csv", "files"] == 1
     assert sources.loc["deployments-csv", "rows_read"] == 3
     assert "Every row of every loaded file was used." in at.success[0].value

@@ -189,7 +189,7 @@ def test_upload_in_chromium(duckdb_url: str, tmp_path: Path) -> None:
         # From the home page through the sidebar's page list.
         page.goto(base)
         wait_for_app(page, timeout_ms=60000)
-        page.locator('[data-testid="stSidebarNav"] a', has_text="Data sources").click()
+        page.get_by_role("link", name="Data sources").click()
         page.get_by_role("heading", name="Data sources").wait_for(timeout=30000)
         wait_for_app(page)
         assert page.url.rstrip("/").endswith("/Data_sources")
