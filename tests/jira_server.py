@@ -130,10 +130,11 @@ class JiraServer:
     """`with JiraServer("Cloud", token=..., email=...) as jira:` serves on ``jira.url`` until the block ends."""
 
     def __init__(self, deployment: str, *, token: str, email: str | None = None,
-                 issue_changelog_cap: int | None = None) -> None:
+                 issue_changelog_cap: int | None = None, refuse_with: int = 401) -> None:
         self.deployment = deployment  # "Cloud" or "Server" (what Data Center reports)
         self.token, self.email = token, email
         self.issue_changelog_cap = issue_changelog_cap  # Data Center `/issue/{key}?expand=changelog` limit, None = all
+        self.refuse_with = refuse_with  # the status for wrong credentials (403: e.g. Cloud after too many failed logins)
         self.issues = copy.deepcopy(ISSUES)
         self.requests: list[tuple[str, dict[str, list[str]]]] = []  # (path, query) of every authorised request
         self.refused = 0
@@ -179,6 +180,8 @@ class JiraServer:
                          "deploymentType": self.deployment, "buildNumber": 100245, "serverTitle": "Synthetic Jira"}
         if rest == "field":
             return 200, FIELDS
+        if "!!" in q.get("jql", [""])[0]:
+            return 400, {"errorMessages": ["Error in the JQL Query: The character '!' is a reserved JQL character."], "errors": {}}
         if rest == "search/jql":
             return self._enhanced_search(q) if self.is_cloud else (404, {"errorMessages": ["null for uri"]})
         if rest == "search":
@@ -261,7 +264,7 @@ class JiraServer:
                 parts = urlsplit(self.path)
                 if not server._authorised(self.headers.get("Authorization")):
                     server.refused += 1
-                    self._send(401, {"errorMessages": ["You are not authenticated. Authentication required to perform this operation."]})
+                    self._send(server.refuse_with, {"errorMessages": ["You are not authenticated. Authentication required to perform this operation."]})
                     return
                 q = parse_qs(parts.query)
                 server.requests.append((parts.path, q))

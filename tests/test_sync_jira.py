@@ -155,16 +155,28 @@ def test_data_center_truncation_left_is_noted_and_kept_by_incremental_runs(setti
     assert sorted(moves) == ["In Progress", "In Review"]
 
 
-@pytest.mark.parametrize("deployment", ["Cloud", "Server"])
-def test_refused_credentials_are_one_clear_line_and_write_nothing(deployment: str, settings: Settings) -> None:
+@pytest.mark.parametrize(("deployment", "status"), [("Cloud", 401), ("Server", 401), ("Cloud", 403)])
+def test_refused_credentials_are_one_clear_line_and_write_nothing(deployment: str, status: int, settings: Settings) -> None:
     engine = store.make_engine(settings.db_url)
-    with _server(deployment) as jira:
+    with _server(deployment, refuse_with=status) as jira:
         sync_jira(engine, settings, _creds(jira), JQL)
         before, runs = _snapshot(engine), _rows(engine, store.ingest_runs)
         with pytest.raises(JiraSyncError) as err:
             sync_jira(engine, settings, _creds(jira, token="wrong-" + TOKEN), JQL, since=date(2024, 1, 1))
-    assert str(err.value) == f"Jira refused the credentials (HTTP 401) for {jira.url}: check JIRA_API_TOKEN/JIRA_EMAIL"
+    assert str(err.value) == f"Jira refused the credentials (HTTP {status}) for {jira.url}: check JIRA_API_TOKEN/JIRA_EMAIL"
     assert _snapshot(engine) == before and _rows(engine, store.ingest_runs) == runs
+
+
+def test_a_rejected_query_names_the_server_and_jiras_reason(settings: Settings) -> None:
+    engine = store.make_engine(settings.db_url)
+    with _server("Cloud") as jira:
+        with pytest.raises(JiraSyncError) as err:
+            sync_jira(engine, settings, _creds(jira), "project = PAY !! oops")
+        with pytest.raises(JiraSyncError, match="--page-size must be at least 1"):
+            sync_jira(engine, settings, _creds(jira), JQL, page_size=0)
+    assert str(err.value) == (f"Jira answered HTTP 400 for {jira.url} (/rest/api/3/search/jql): "
+                              "Error in the JQL Query: The character '!' is a reserved JQL character.")
+    assert not Path(settings.db_url.removeprefix("duckdb:///")).exists()
 
 
 def test_unreachable_server_is_a_clear_error(settings: Settings) -> None:
@@ -191,7 +203,7 @@ def test_cli_syncs_and_a_bad_token_exits_non_zero(deployment: str, settings: Set
         ok = _cli(args, tmp_path, JIRA_API_TOKEN=TOKEN, **email)
         before, runs = _snapshot(engine), _rows(engine, store.ingest_runs)
         bad = _cli(args, tmp_path, JIRA_API_TOKEN="wrong-" + TOKEN, **email)
-    assert ok.returncode == 0, ok.stderr
+    assert ok.returncode == 0 and ok.stderr == "", ok.stderr
     assert ok.stdout.startswith(f"jira:{jira.url} {JQL}: jira-api ({deployment}, 3 pages): read 5, inserted 26, updated 0")
     assert bad.returncode == 1
     assert bad.stdout == ""

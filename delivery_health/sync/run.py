@@ -56,6 +56,8 @@ def sync_jira(engine: Engine, settings: Settings, creds: credentials.JiraCredent
     jql = " ".join(jql.split())
     if not jql:
         raise JiraSyncError("--jql is empty: give a query such as 'project = ABC'")
+    if page_size < 1:
+        raise JiraSyncError(f"--page-size must be at least 1, not {page_size}")
     server = credentials.display_server(creds.server)
     path = f"jira:{server} {jql}"
     start: date | datetime | None = since
