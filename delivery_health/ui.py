@@ -24,7 +24,7 @@ from delivery_health import store
 from delivery_health.settings import Settings
 
 
-@st.cache_resource
+@st.cache_resource(show_spinner=False)
 def _engine(url: str) -> Engine:
     if url.startswith("duckdb") and not store.database_exists(store.make_engine(url)):
         # A fresh install: create the empty schema once, so read-only connections can open the file.

@@ -46,7 +46,7 @@ def test_make_run_serves_health_and_home_page_with_demo_data(tmp_path: Path) -> 
         with chromium_page() as page:
             page.goto(base)
             wait_for_app(page, timeout_ms=60000)
-            page.get_by_text("Data loaded").wait_for(timeout=30000)
+            page.get_by_text("Data loaded").wait_for(timeout=120000)  # after the cold quarterly scorecard
             # Data grids mount after the script run: wait for the second one (inventory, sources).
             page.locator('[data-testid="stDataFrame"]').nth(1).wait_for(timeout=30000)
             assert exception_texts(page) == []

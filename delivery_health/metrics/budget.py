@@ -31,6 +31,7 @@ Definitions, exactly as computed here:
 
 from __future__ import annotations
 
+import copy
 import math
 from datetime import date, timedelta
 from typing import Any
@@ -242,6 +243,37 @@ def burn_totals(engine: Engine, settings: Settings, start: date | None = None, e
     """One row per currency over every selected scope: ``currency`` + FIGURES."""
     data = _Data(engine, settings, start, end, as_of or date.today(), squads)
     return _figure_frame(data, ["currency"], currency)
+
+
+def _scope_squads(engine: Engine, settings: Settings) -> dict[str, str]:
+    """Lower-case scope -> lower-case squad its name maps to (``scope_filter``'s mapping, read once)."""
+    rules = squad_rules.load_rules(settings.squads_path)
+    if not store.database_exists(engine):
+        return {}
+    found: dict[str, str] = {}
+    with engine.connect() as conn:
+        for table in (store.budget_lines, store.spend_lines):
+            mapped = squad_rules.squad_case(rules, {"jira_project": table.c.scope}, team=table.c.scope)
+            for scope, squad in conn.execute(sa.select(table.c.scope, mapped).distinct()):
+                found[scope.lower()] = squad.lower()
+    return found
+
+
+def variance_by_squad(engine: Engine, settings: Settings, squads: list[str], as_of: date) -> pd.DataFrame:
+    """``squad, currency`` + FIGURES for ``as_of``'s calendar year, per squad: the rows ``burn_totals`` gives
+    with ``squads=(squad,)``, from one read of the lines instead of one per squad."""
+    data = _Data(engine, settings, date(as_of.year, 1, 1), date(as_of.year, 12, 31), as_of, ())
+    mapped = _scope_squads(engine, settings)
+    frames = []
+    for squad in squads:
+        wanted = squad.lower()
+        mine = {s for s in set(data.budget["scope"]) | set(data.spend["scope"])
+                if s.lower() == wanted or mapped.get(s.lower()) == wanted}
+        part = copy.copy(data)
+        part.budget, part.spend = data.budget[data.budget["scope"].isin(mine)], data.spend[data.spend["scope"].isin(mine)]
+        frames.append(_figure_frame(part, ["currency"], None).assign(squad=squad))
+    columns = ["squad", "currency"] + FIGURES
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
 
 def burn_by_category(engine: Engine, settings: Settings, start: date | None = None, end: date | None = None,

@@ -8,7 +8,7 @@ the CLI cannot disagree:
   dependency for a squad when either side belongs to it (the dependency page's squad filter).
   Exports hold the issues' *current* status and no link history, so a past quarter's count
   cannot be rebuilt: the change column stays empty rather than show a made-up number.
-- Budget variance: ``budget.burn_totals`` for the quarter's calendar year as of the quarter's
+- Budget variance: ``budget.variance_by_squad`` (``burn_totals`` per squad) for the quarter's calendar year as of the quarter's
   end (or the as-of date), as a fraction of planned; only for a squad budgeting in one currency
   (variance fractions of two currencies are not one number).
 - Action-item closure: ``actions.cohorts`` for the items created in the quarter, resolved by the
@@ -53,14 +53,17 @@ def _tiers(engine: Engine, settings: Settings, window: tuple[date, date]) -> dic
             for row in frame.to_dict("records")}
 
 
-def _variance(engine: Engine, settings: Settings, squad: str, as_of: date) -> tuple[str | None, float | None]:
-    totals = budget.burn_totals(engine, settings, date(as_of.year, 1, 1), date(as_of.year, 12, 31), as_of, (squad,))
-    if totals.empty:
-        return None, None
-    if len(totals) > 1:
-        return ", ".join(totals["currency"]), None
-    pct = totals["variance_pct"].iloc[0]
-    return totals["currency"].iloc[0], None if pd.isna(pct) else float(pct)
+def _variances(engine: Engine, settings: Settings, names: list[str], as_of: date) -> dict[str, tuple]:
+    """squad -> (currency or currencies, variance fraction or None when several currencies or no plan)."""
+    frame = budget.variance_by_squad(engine, settings, names, as_of)
+    out: dict[str, tuple] = {}
+    for squad, rows in frame.groupby("squad", sort=False):
+        if len(rows) > 1:
+            out[squad] = (", ".join(rows["currency"]), None)
+        else:
+            pct = rows["variance_pct"].iloc[0]
+            out[squad] = (rows["currency"].iloc[0], None if pd.isna(pct) else float(pct))
+    return out
 
 
 def _closure(engine: Engine, settings: Settings, window: tuple[date, date]) -> dict[str | None, dict]:
@@ -78,6 +81,7 @@ def squad_scorecard(engine: Engine, settings: Settings, quarter: str, as_of: dat
     closure_now, closure_before = _closure(engine, settings, now), _closure(engine, settings, before)
     risk = dependencies.dependency_risk(engine, settings, as_of).rows
     names = list(squads) if squads else squad_names(engine, settings)
+    variance_now, variance_before = _variances(engine, settings, names, now[1]), _variances(engine, settings, names, before[1])
     rows = []
     for squad in [*names, None]:
         row: dict = {"squad": squad}
@@ -92,8 +96,8 @@ def squad_scorecard(engine: Engine, settings: Settings, quarter: str, as_of: dat
         if squad is None:
             row["budget_currency"], row["budget_variance_pct"], row["budget_variance_pct_previous"] = None, None, None
         else:
-            row["budget_currency"], row["budget_variance_pct"] = _variance(engine, settings, squad, now[1])
-            row["budget_variance_pct_previous"] = _variance(engine, settings, squad, before[1])[1]
+            row["budget_currency"], row["budget_variance_pct"] = variance_now.get(squad, (None, None))
+            row["budget_variance_pct_previous"] = variance_before.get(squad, (None, None))[1]
         row["closure_rate"] = closure_now.get(squad, {}).get("closure_rate")
         row["closure_rate_previous"] = closure_before.get(squad, {}).get("closure_rate")
         row["action_items"] = int(closure_now.get(squad, {}).get("items") or 0)
