@@ -278,10 +278,41 @@ def _incident_issues(demo: Demo, projects: list[Project], incidents: list[Incide
             project.issues.append(ai)
 
 
+OPEN_DEPENDENCIES = 24  # open cross-team blocks among work in progress, besides the chain and the cycle
+
+
+def _open_dependencies(demo: Demo, projects: list[Project]) -> None:
+    """Work in progress waiting on other squads: two dozen open blocks, a chain four items deep and a
+    three-item cycle, so the dependency page has late, unscheduled and stale risks to show."""
+    rng = demo.rng("jira:open-dependencies")
+    open_items = [i for p in projects for i in p.issues if i.status != "Done" and not i.incident_file]
+    if len(open_items) < 10:
+        return
+    rng.shuffle(open_items)
+    chain, rest = open_items[:4], open_items[4:]
+    for blocker, blocked in zip(chain, chain[1:]):  # chain[0] -> chain[1] -> chain[2] -> chain[3]
+        _block(blocker, blocked)
+    cycle = [i for i in rest[:12] if i.squad is not chain[0].squad][:3]
+    for blocker, blocked in zip(cycle, cycle[1:] + cycle[:1]):
+        _block(blocker, blocked)
+    made = 0
+    for blocked in rest[12:]:
+        if made >= OPEN_DEPENDENCIES * demo.scale + 4:
+            break
+        blocker = rng.choice(rest)
+        if blocker.squad is blocked.squad:
+            continue
+        if blocked.due is None and rng.random() < 0.6:  # most waiting items need their blocker by a date
+            blocked.due = demo.as_of + timedelta(days=rng.randint(5, 45))
+        _block(blocker, blocked)
+        made += 1
+
+
 def generate(demo: Demo, incidents: list[Incident]) -> list[Project]:
     """Every project with its issues; Jira incidents get their issue keys written back into ``incidents``."""
     projects = _projects(demo)
     _cross_team_links(demo, projects)
+    _open_dependencies(demo, projects)
     _late_dependency(demo, projects)
     _incident_issues(demo, projects, incidents)
     return projects
