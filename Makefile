@@ -5,7 +5,7 @@ PORT ?= 8501
 ADDRESS ?= 0.0.0.0
 SYSTEM_PYTHON ?= python3
 
-.PHONY: run test demo system-deps clean
+.PHONY: run test demo system-deps clean bench
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(SYSTEM_PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ run: demo
 
 test: $(VENV)/.dev-installed system-deps
 	$(PY) -m pytest -q
+
+# Scale and speed: 100k and 1M issues on DuckDB (and PostgreSQL), figures in artifacts/bench/. Flags: BENCH_ARGS="--quick".
+bench: $(VENV)/.dev-installed system-deps
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) data/delivery_health.duckdb data/demo_exports

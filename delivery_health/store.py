@@ -292,9 +292,6 @@ def _chunks(seq: Sequence[Any], n: int) -> Iterable[Sequence[Any]]:
         yield seq[i:i + n]
 
 
-_KEY = sa.Column("key", sa.String)
-
-
 def _key_relation(conn: Connection, values: list[str]) -> sa.TableClause:
     """``values`` as a one-column relation ``key`` visible to this transaction's queries.
 
