@@ -268,6 +268,7 @@ def review_quarter(filters: Filters) -> str:
 def review_pack_download(quarter: str, filters: Filters) -> None:
     """Download buttons for the quarter's review pack (HTML, PDF), built only when clicked."""
     from delivery_health.report import build_report
+    from delivery_health.report.pdf import chromium_path
 
     def build(fmt: str) -> Callable[[], bytes]:
         return lambda: build_report(engine(), replace(settings(), **dora_overrides(filters)), quarter, fmt,
@@ -277,5 +278,9 @@ def review_pack_download(quarter: str, filters: Filters) -> None:
     stem = f"delivery_review_{quarter.replace(' ', '')}"
     left.download_button(f"Review pack {quarter} (HTML)", build("html"), file_name=f"{stem}.html",
                          mime="text/html", icon=":material/download:", key="pack_html")
-    right.download_button(f"Review pack {quarter} (PDF)", build("pdf"), file_name=f"{stem}.pdf",
-                          mime="application/pdf", icon=":material/picture_as_pdf:", key="pack_pdf")
+    if chromium_path():
+        right.download_button(f"Review pack {quarter} (PDF)", build("pdf"), file_name=f"{stem}.pdf",
+                              mime="application/pdf", icon=":material/picture_as_pdf:", key="pack_pdf")
+    else:
+        right.caption("The PDF pack needs Debian's chromium on this server (`apt-get install chromium`); "
+                      "the HTML pack prints to PDF from any browser.")

@@ -15,8 +15,13 @@ VIRTUAL_TIME_BUDGET_MS = 30_000
 TIMEOUT_SECONDS = 180
 
 
+def chromium_path() -> str | None:
+    """Where Chromium is, or None: PDF output needs it (HTML does not)."""
+    return CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+
+
 def _chromium() -> str:
-    found = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+    found = chromium_path()
     if not found:
         raise ReportError(f"PDF output needs Debian's chromium ({CHROMIUM}): install it with "
                           "`apt-get install chromium` (`make test` does), or ask for .html instead")
