@@ -79,11 +79,16 @@ def test_home_scorecard_for_a_quarter_from_the_url(app_url: str) -> None:
     with chromium_page() as page:
         page.goto(f"{app_url}/?period=2024+Q2")
         wait_for_app(page)
-        screenshot(page, "home_scorecard")
         page.get_by_text("Quarterly review: 2024 Q2 vs 2024 Q1").wait_for(timeout=30000)
         page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=30000)
         assert exception_texts(page) == []
         screenshot(page, "home_scorecard")
+        # The quarter's review pack downloads from here, built on the click.
+        with page.expect_download(timeout=120000) as download:
+            page.get_by_role("button", name="Review pack 2024 Q2 (HTML)").click()
+        assert download.value.suggested_filename == "delivery_review_2024Q2.html"
+        pack = Path(download.value.path()).read_text(encoding="utf-8")
+        assert "2024 Q2" in pack and "<html" in pack.lower()
 
 
 def test_issue_text_is_shown_as_text_never_run(app_url: str) -> None:
