@@ -161,28 +161,28 @@ def test_upload_in_chromium(duckdb_url: str, tmp_path: Path) -> None:
     with served_app(duckdb_url, str(tmp_path / "squads.csv")) as base, chromium_page() as page:
         page.goto(f"{base}/Data_sources")
         wait_for_app(page, timeout_ms=60000)
-        page.get_by_text("Nothing has been loaded yet.").wait_for(timeout=30000)
+        page.get_by_text("Nothing has been loaded yet.").wait_for(timeout=60000)
         uploader = page.locator('[data-testid="stFileUploader"] input[type="file"]')
         chips = page.locator('[data-testid="stFileChip"]')  # one per file in the uploader (long names elided)
 
         uploader.set_input_files(str(BAD))
-        chips.first.wait_for(timeout=30000)
+        chips.first.wait_for(timeout=60000)
         page.get_by_role("button", name="Ingest").click()  # waits until the upload enabled it
-        page.get_by_text("files were rejected").wait_for(timeout=30000)
+        page.get_by_text("files were rejected").wait_for(timeout=60000)
         assert BAD_LINE in page.locator('[data-testid="stCode"]').first.inner_text()
         assert exception_texts(page) == []
         screenshot(page, "data_sources_rejected")
 
         page.locator('[data-testid="stFileChipDeleteBtn"]').first.click()  # take the bad file out
         page.wait_for_function("document.querySelectorAll('[data-testid=\"stFileChip\"]').length === 0",
-                               timeout=30000)
+                               timeout=60000)
         wait_for_app(page)
         uploader.set_input_files(str(GOOD))
-        chips.first.wait_for(timeout=30000)
+        chips.first.wait_for(timeout=60000)
         page.get_by_role("button", name="Ingest").click()
-        page.get_by_text("1 of 1 files loaded").wait_for(timeout=30000)
+        page.get_by_text("1 of 1 files loaded").wait_for(timeout=60000)
         assert GOOD_LINE in page.locator('[data-testid="stCode"]').first.inner_text()
-        page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=30000)  # the history
+        page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=60000)  # the history
         assert exception_texts(page) == []
         screenshot(page, "data_sources_loaded")
 
@@ -190,7 +190,7 @@ def test_upload_in_chromium(duckdb_url: str, tmp_path: Path) -> None:
         page.goto(base)
         wait_for_app(page, timeout_ms=60000)
         page.get_by_role("link", name="Data sources").click()
-        page.get_by_role("heading", name="Data sources").wait_for(timeout=30000)
+        page.get_by_role("heading", name="Data sources").wait_for(timeout=60000)
         wait_for_app(page)
         assert page.url.rstrip("/").endswith("/Data_sources")
         assert exception_texts(page) == []
