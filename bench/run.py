@@ -52,8 +52,7 @@ def _log(msg: str) -> None:
 
 def bench_engine(engine: str, url: str, data: Any, size: str, repeats: int, budget: float,
                  browser: bool, sets: dict[str, Any], page_timeout: float) -> dict[str, Any]:
-    """Every measurement of one data set on one engine. ``sets``: the captured page query sets (filled by the
-    first data set measured: the pages' calls depend on the filters' defaults, not on the data volume)."""
+    """Every measurement of one data set on one engine. ``sets``: the captured page query sets."""
     result: dict[str, Any] = {"ingest": {}, "queries": {}, "browser": None}
     for fmt in FORMATS:
         path = data.files[fmt]
@@ -66,9 +65,6 @@ def bench_engine(engine: str, url: str, data: Any, size: str, repeats: int, budg
     _log(f"{engine} {size}: DuckDB read_csv reference of the Jira CSV")
     result["reference"] = _child("reference", str(ref_db), str(data.files["jira-csv"]))
     ref_db.unlink(missing_ok=True)
-    if not sets:
-        _log(f"{engine} {size}: capturing each page's ui.cached calls (AppTest, default filters)")
-        sets.update(_child("capture", url, str(data.squads_csv), str(SETS_FILE)))
     for page in PAGES:
         _log(f"{engine} {size}: queries of page {page} (cold, then up to {repeats} warm repeats)")
         try:
@@ -81,8 +77,23 @@ def bench_engine(engine: str, url: str, data: Any, size: str, repeats: int, budg
         from bench import browser as chromium
 
         _log(f"{engine} {size}: pages in headless Chromium")
-        result["browser"] = chromium.measure(url, str(data.squads_csv), {p: v["charts"] for p, v in sets.items()})
+        result["browser"] = chromium.measure(url, str(data.squads_csv), {p: v["charts"] for p, v in sets.items()},
+                                             timeout_s=page_timeout)
     return result
+
+
+def capture_query_sets() -> dict[str, Any]:
+    """Each page's ui.cached calls with its default filters, captured on the small data set: the calls depend on
+    the filters' defaults (today's window, the squads, environments and currencies present), not on the volume."""
+    data = generate(SIZES["quick"], OUT / "data" / "quick")
+    db = OUT / "db" / "capture.duckdb"
+    for stale in (db, db.with_suffix(".duckdb.wal")):
+        stale.unlink(missing_ok=True)
+    url = f"duckdb:///{db}"
+    _log("capturing each page's ui.cached calls (AppTest, default filters, small data set)")
+    for fmt in FORMATS:
+        _child("ingest", url, str(data.files[fmt]), str(data.squads_csv))
+    return _child("capture", url, str(data.squads_csv), str(SETS_FILE))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,9 +103,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="default: both when PostgreSQL's binaries exist, else duckdb")
     parser.add_argument("--quick", action="store_true", help="a tiny smoke size only (same as --sizes quick)")
     parser.add_argument("--repeats", type=int, default=10, help="warm repeats of each page's query set")
-    parser.add_argument("--repeat-budget", type=float, default=20.0,
+    parser.add_argument("--repeat-budget", type=float, default=10.0,
                         help="seconds of warm repeats per page at most (at least one repeat is made)")
-    parser.add_argument("--page-timeout", type=float, default=600.0,
+    parser.add_argument("--page-timeout", type=float, default=150.0,
                         help="seconds a page's whole query-set measurement may take before it is reported as timed out")
     parser.add_argument("--no-browser", action="store_true", help="skip the headless-Chromium page timings")
     args = parser.parse_args(argv)
@@ -110,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     run: dict[str, Any] = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "sizes": {},
                            "machine": {"cpus": os.cpu_count()}, "engines": engines, "repeats": args.repeats}
     t_all = time.perf_counter()
-    sets: dict[str, Any] = {}
+    sets = capture_query_sets()
+    partial = OUT / "results-partial.json"
     with ExitStack() as stack:
         server = stack.enter_context(pg.cluster(PG_SETTINGS)) if "postgresql" in engines else None
         for size in sizes:
@@ -132,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
                 browser = not args.no_browser and size == sizes[-1]
                 entry[engine] = bench_engine(engine, url, data, size, args.repeats, args.repeat_budget, browser, sets,
                                              args.page_timeout)
-            run["sizes"][size] = entry
+                run["sizes"][size] = entry
+                partial.write_text(json.dumps(run, indent=2, default=str))  # figures so far, should a run be cut
     run["page_query_sets"] = sets
     run["total_seconds"] = time.perf_counter() - t_all
     run["growth"] = report.growth(run)
