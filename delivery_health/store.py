@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import io
 import uuid
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
 
 SCHEMA_VERSION = 1
+
+T = TypeVar("T")
 
 metadata = sa.MetaData()
 
@@ -242,6 +245,35 @@ DATA_TABLES: tuple[sa.Table, ...] = (
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+BUSY_RETRY_SECONDS = 15.0
+
+
+class DatabaseBusy(Exception):
+    """The DuckDB file stayed in use by another connection for longer than ``BUSY_RETRY_SECONDS``."""
+
+
+def _is_busy(exc: Exception) -> bool:
+    # Another process holds the file lock, or, in the same process, a connection of the other kind
+    # (read-only vs read-write) is open: DuckDB refuses one "with a different configuration".
+    text = str(exc).lower()
+    return "lock" in text or "different configuration" in text
+
+
+def retry_while_busy(work: Callable[[], T]) -> T:
+    """``work()``, retried while the DuckDB file is held by another connection: the app's readers and an
+    ingest's writer each keep it only for a moment."""
+    deadline = time.monotonic() + BUSY_RETRY_SECONDS
+    while True:
+        try:
+            return work()
+        except Exception as exc:
+            if not _is_busy(exc):
+                raise
+            if time.monotonic() > deadline:
+                raise DatabaseBusy(str(exc).splitlines()[0]) from exc
+            time.sleep(0.2)
 
 
 def make_engine(url: str, read_only: bool = False) -> Engine:

@@ -115,7 +115,8 @@ def _last_ingest(url: str) -> str:
 def _cached_call(func_path: str, kwargs: tuple, version: tuple, overrides: tuple) -> Any:
     module, name = func_path.rsplit(".", 1)
     func = getattr(importlib.import_module(module), name)
-    return func(engine(), replace(settings(), **dict(overrides)), **dict(kwargs))
+    # An upload in this process writes for a moment; DuckDB refuses readers meanwhile.
+    return store.retry_while_busy(lambda: func(engine(), replace(settings(), **dict(overrides)), **dict(kwargs)))
 
 
 def cached(func: Callable[..., Any], overrides: dict[str, Any] | None = None, **kwargs: Any) -> Any:

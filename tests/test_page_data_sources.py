@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
-from delivery_health import ingest, store
+from delivery_health import store
 from delivery_health.ingest.uploads import UploadsDisabled, display_name, ingest_uploads
 from delivery_health.settings import Settings
 from tests.browser import chromium_page, exception_texts, screenshot, served_app, wait_for_app
@@ -127,7 +127,7 @@ def test_a_reader_holding_the_file_gives_a_clear_error_then_ingest_works(monkeyp
     store.init_db(store.make_engine(duckdb_url))
     # The app's engine: read-only. While one of its connections is open, DuckDB refuses (in this
     # process) a read-write one "with a different configuration"; the ingest retries, then says so.
-    monkeypatch.setattr(ingest, "LOCK_RETRY_SECONDS", 0.5)
+    monkeypatch.setattr(store, "BUSY_RETRY_SECONDS", 0.5)
     reader = store.make_engine(duckdb_url, read_only=True)
     conn = reader.connect()
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 import sqlalchemy as sa
 
 from delivery_health import store
@@ -41,3 +42,29 @@ def test_bulk_path_matches_row_path(engine) -> None:
     with engine.connect() as conn:
         total = conn.execute(sa.select(sa.func.sum(store.budget_lines.c.amount))).scalar_one()
     assert total == sum(range(300))
+
+
+def test_work_is_retried_while_the_file_is_busy_and_other_errors_are_not(monkeypatch) -> None:
+    monkeypatch.setattr(store, "BUSY_RETRY_SECONDS", 5.0)
+    calls = []
+
+    def busy_twice() -> str:
+        calls.append(1)
+        if len(calls) < 3:  # what DuckDB says while another connection holds the file
+            raise RuntimeError("IO Error: Could not set lock on file: Conflicting lock is held")
+        return "read"
+
+    assert store.retry_while_busy(busy_twice) == "read" and len(calls) == 3
+
+    def broken() -> None:
+        calls.append(1)
+        raise ValueError("no such column")
+
+    calls.clear()
+    with pytest.raises(ValueError):
+        store.retry_while_busy(broken)
+    assert len(calls) == 1  # a real error is not retried
+
+    monkeypatch.setattr(store, "BUSY_RETRY_SECONDS", 0.3)
+    with pytest.raises(store.DatabaseBusy):
+        store.retry_while_busy(lambda: (_ for _ in ()).throw(RuntimeError("different configuration")))

@@ -5,9 +5,7 @@ from __future__ import annotations
 import importlib
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
@@ -16,8 +14,6 @@ from delivery_health import store
 from delivery_health.ingest.base import Batch, Loader, RejectedFile
 from delivery_health.ingest.detect import detect_format
 from delivery_health.settings import Settings
-
-T = TypeVar("T")
 
 # format name -> "module:function" of its loader
 FORMATS: dict[str, str] = {
@@ -110,34 +106,6 @@ def write_batch(engine: Engine, path: str, fmt: str, batch: Batch) -> tuple[int,
     return inserted, updated
 
 
-LOCK_RETRY_SECONDS = 15.0
-
-
-class DatabaseBusy(Exception):
-    """The DuckDB file stayed in use by readers for longer than ``LOCK_RETRY_SECONDS``."""
-
-
-def _is_busy(exc: Exception) -> bool:
-    # Another process holds the file lock, or (in the app's process) a read-only connection is open:
-    # DuckDB then refuses a read-write one "with a different configuration".
-    text = str(exc).lower()
-    return "lock" in text or "different configuration" in text
-
-
-def _with_lock_retry(write: Callable[[], T]) -> T:
-    """Retry while another process or the app's readers hold the DuckDB file: their connections are short-lived."""
-    deadline = time.monotonic() + LOCK_RETRY_SECONDS
-    while True:
-        try:
-            return write()
-        except Exception as exc:
-            if not _is_busy(exc):
-                raise
-            if time.monotonic() > deadline:
-                raise DatabaseBusy(str(exc).splitlines()[0]) from exc
-            time.sleep(0.2)
-
-
 def ingest_file(engine: Engine, path: str | Path, settings: Settings, fmt: str | None = None,
                 name: str | None = None) -> IngestResult:
     """Parse, then write in one transaction. On any error nothing is written (IngestError).
@@ -154,10 +122,10 @@ def ingest_file(engine: Engine, path: str | Path, settings: Settings, fmt: str |
         return write_batch(engine, label, fmt, batch)
 
     try:
-        inserted, updated = _with_lock_retry(write)
-    except DatabaseBusy as exc:
+        inserted, updated = store.retry_while_busy(write)
+    except store.DatabaseBusy as exc:
         raise IngestError(label, fmt, f"the database stayed in use by another process or reader for "
-                          f"{LOCK_RETRY_SECONDS:.0f} s; nothing was written, try again ({exc})", None) from exc
+                          f"{store.BUSY_RETRY_SECONDS:.0f} s; nothing was written, try again ({exc})", None) from exc
     except Exception as exc:  # a constraint or type error from the database: the transaction rolled back
         raise IngestError(label, fmt, f"the database refused the rows: {exc}".splitlines()[0], None) from exc
     return IngestResult(label, fmt, batch.read, inserted, updated, len(batch.skipped), time.perf_counter() - t0)

@@ -22,10 +22,10 @@ from sqlalchemy.engine import Engine
 from delivery_health import squads as squad_rules
 from delivery_health import store
 from delivery_health.metrics.params import MetricParams, frame_records
+from delivery_health.metrics.periods import GRAINS, next_period_start, period_start_of
 from delivery_health.settings import Settings
 
 NAME = "actions"
-GRAINS = ("week", "month", "quarter")
 COLUMNS = ["period_start", "squad", "items", "resolved", "closure_rate", "with_due_date", "resolved_on_time",
            "on_time_closure_rate", "overdue", "time_to_close_median_hours"]
 ITEM_COLUMNS = ["item_id", "incident_id", "squad", "owner", "title", "status", "period_start", "created_at",
@@ -38,29 +38,10 @@ OVERDUE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
     ("1-7 days", 1, 7), ("8-30 days", 8, 30), ("31-90 days", 31, 90), (">90 days", 91, None))
 
 
-def period_floor(d: date, by: str) -> date:
-    """The first day of the week (Monday), month or quarter containing ``d``."""
-    if by == "week":
-        return d - timedelta(days=d.weekday())
-    if by == "month":
-        return d.replace(day=1)
-    if by == "quarter":
-        return date(d.year, 3 * ((d.month - 1) // 3) + 1, 1)
-    raise ValueError(f"unknown period {by!r} (one of {', '.join(GRAINS)})")
-
-
-def _next_period(d: date, by: str) -> date:
-    if by == "week":
-        return d + timedelta(days=7)
-    months = 1 if by == "month" else 3
-    m = d.month - 1 + months
-    return date(d.year + m // 12, m % 12 + 1, 1)
-
-
 def _bounds(start: date, end: date, as_of: date, by: str) -> tuple[datetime, datetime]:
     """Half-open [from, to) of creation times: whole periods, nothing after the as-of day."""
-    lo = period_floor(start, by)
-    hi = min(_next_period(period_floor(end, by), by), as_of + timedelta(days=1))
+    lo = period_start_of(start, by)
+    hi = min(next_period_start(period_start_of(end, by), by), as_of + timedelta(days=1))
     return datetime.combine(lo, time()), datetime.combine(hi, time())
 
 

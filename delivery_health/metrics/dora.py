@@ -40,6 +40,8 @@ from sqlalchemy.sql import Subquery
 from delivery_health import squads as squad_rules
 from delivery_health import store
 from delivery_health.metrics import dora_sql, dora_tiers
+from delivery_health.metrics.periods import (  # noqa: F401 - re-exported for pages and tests
+    GRAINS, instants, next_period_start, period_bounds, period_start_of, periods)
 from delivery_health.metrics.params import MetricParams, frame_records, json_value
 from delivery_health.settings import Settings
 
@@ -50,48 +52,7 @@ ROW_KEYS = ["period_start", "squad", "deployments", "deployment_days", "deploys_
 TIER_KEYS = ["squad", "deployment_frequency", "lead_time", "change_failure_rate", "recovery_time"]
 _COUNTS = ["deployments", "deployment_days", "failed_attempts", "failed_deployments", "incidents", "open_incidents",
            "rework_deployments", "commits", "clamped_commits"]
-GRAINS = ("week", "month", "quarter")
 _TOTAL = "\x00all"  # merge key of the whole-selection rows (pandas merges would pair None with None anyway)
-
-
-# ---- periods ---------------------------------------------------------------------------------------
-
-def period_start_of(day: date, by: str) -> date:
-    """The start of the ISO week / calendar month / calendar quarter containing ``day``."""
-    if by == "week":
-        return day - timedelta(days=day.weekday())
-    if by == "month":
-        return day.replace(day=1)
-    if by == "quarter":
-        return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
-    raise ValueError(f"unknown period {by!r} (one of {', '.join(GRAINS)})")
-
-
-def next_period_start(start: date, by: str) -> date:
-    if by == "week":
-        return start + timedelta(days=7)
-    months = 1 if by == "month" else 3
-    y, m = divmod(start.month - 1 + months, 12)
-    return date(start.year + y, m + 1, 1)
-
-
-def periods(start: date, end: date, by: str) -> list[date]:
-    """Every period start from the one containing ``start`` to the one containing ``end``."""
-    out, p = [], period_start_of(start, by)
-    while p <= end:
-        out.append(p)
-        p = next_period_start(p, by)
-    return out
-
-
-def period_bounds(period: date, by: str, start: date, end: date) -> tuple[date, date]:
-    """The inclusive dates of ``period`` clipped to the window [start, end]."""
-    return max(period, start), min(next_period_start(period, by) - timedelta(days=1), end)
-
-
-def instants(start: date, end: date) -> tuple[datetime, datetime]:
-    """[start, end] inclusive dates as a half-open range of instants."""
-    return datetime.combine(start, time()), datetime.combine(end + timedelta(days=1), time())
 
 
 # ---- aggregation -----------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from delivery_health import store
-from delivery_health.ingest import _with_lock_retry, write_batch
+from delivery_health.ingest import write_batch
 from delivery_health.ingest.base import Batch, RejectedFile
 from delivery_health.ingest import jira_common, jira_json
 from delivery_health.settings import Settings
@@ -80,7 +80,7 @@ def sync_jira(engine: Engine, settings: Settings, creds: credentials.JiraCredent
         return inserted, updated
 
     try:
-        inserted, updated = _with_lock_retry(write)
+        inserted, updated = store.retry_while_busy(write)
     except Exception as exc:  # the data transaction rolled back
         raise JiraSyncError(f"{path}: the database refused the rows: {exc}".splitlines()[0]) from exc
     return SyncResult(path, fetched.deployment, sent, len(fetched.pages), batch.read, inserted, updated,
