@@ -3,7 +3,7 @@
 import streamlit as st
 
 from delivery_health import selection, ui
-from delivery_health.charts.scorecard import scorecard_table
+from delivery_health.charts.scorecard import COLUMNS_EXPLAINED, scorecard_table
 from delivery_health.metrics import overview, quarterly
 
 ui.start_page("Delivery Health", "📦")
@@ -27,11 +27,8 @@ quarter = ui.review_quarter(filters)
 previous = selection.previous_quarter(quarter)
 st.subheader(f"Quarterly review: {quarter} vs {previous}")
 st.caption(
-    f"The quarter is the Period filter's when it is a quarter, else the one containing its end date. "
-    "DORA tiers are the DORA 2023 clusters over each quarter (▲/▼ = moved up/down since the previous one); "
-    "at-risk dependencies are the open ones today (exports carry no link history, so no change is shown); "
-    "budget variance is burn minus plan for the quarter's year as of its end, as a share of plan; closure is the "
-    "share of the quarter's action items resolved by its end. Each row links to the DORA page for that squad.")
+    "The quarter is the Period filter's when it is a quarter, else the one containing its end date. "
+    f"{COLUMNS_EXPLAINED} Each row links to the DORA page for that squad.")
 card = ui.cached(quarterly.squad_scorecard, quarter=quarter, as_of=ui.today(), squads=filters.squads,
                  overrides=ui.dora_overrides(filters))
 st.dataframe(scorecard_table(card, quarter), hide_index=True, width="stretch",

@@ -18,6 +18,12 @@ Hand-computed figures (besides "equal to the CLI's"):
 - 2024Q2 as of 2024-05-20 (in progress), action items created 04-01..05-20: A-1..A-8 = 8; resolved by
   05-20: A-1, A-2 (05-20 12:00), A-3, A-6 = 4, closure 0.5; overdue: A-4 (due 05-01, open) = 1;
   repeat incidents: INC-2 (checkout, 05-10) while A-2 and A-4 of INC-1 were open = 1.
+- Scorecard, 2024Q2 as of 2024-05-20, squad Search: action items created 04-01..05-20: A-3, A-6 (resolved
+  04-06, 05-15) and A-8 (resolved 06-20, after the as-of date): closure 2 / 3; 2024Q1: A-9 resolved
+  03-05: 1 / 1. Budget (USD, scopes search/Search): planned to date 4 x 100 + 100 x 20/31 (May pro rata)
+  = 464.52, burn 300 + 250 + 100 = 650: variance (650 - 464.52) / 464.52 = +39.9 %; as of 03-31 plan
+  300, burn 550: +83.3 %. No tier (the search service's deployments are the first rule's, discovery's),
+  no at-risk dependency. The organisation's closure is the 4 / 8 above (previous: A-9, 1 / 1).
 """
 
 from __future__ import annotations
@@ -29,10 +35,13 @@ from datetime import date
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from delivery_health import cli, selection, store
+from delivery_health.charts.scorecard import COLUMNS_EXPLAINED, scorecard_table
 from delivery_health.ingest import ingest_file
+from delivery_health.metrics import quarterly
 from delivery_health.metrics.budget import FIGURES
 from delivery_health.report import ReportError, build_report, parse_quarter
 from delivery_health.settings import Settings
@@ -77,6 +86,48 @@ class _Figures(HTMLParser):
             self.scripts[-1] += data
         else:
             self.text.append(data)
+
+
+class _Scorecard(HTMLParser):
+    """The ids of the pack's sections in order, and the text of each cell of the scorecard section's table."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sections: list[str] = []
+        self.rows: list[list[str]] = []
+        self._cell: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "section":
+            self.sections.append(dict(attrs)["id"])
+        elif tag == "tr" and self.sections[-1:] == ["scorecard"]:
+            self.rows.append([])
+        elif tag in ("th", "td") and self.sections[-1:] == ["scorecard"]:
+            self._cell = ""
+
+    def handle_endtag(self, tag):
+        if tag in ("th", "td") and self._cell is not None:
+            self.rows[-1].append(self._cell)
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell += data
+
+
+def _charts(page: str) -> dict[str, tuple[list, dict]]:
+    """data-chart key -> (traces, layout): the JSON arguments of the Plotly.newPlot call in each chart's div."""
+    decoder = json.JSONDecoder()
+    out = {}
+    for part in page.split('<div class="chart" data-chart="')[1:]:
+        key, rest = part[:part.index('"')], part[part.rindex("Plotly.newPlot(") + len("Plotly.newPlot("):]
+        args = []
+        for _ in range(3):  # the div's id, the traces, the layout
+            value, end = decoder.raw_decode(rest.lstrip(" \n\t,"))
+            args.append(value)
+            rest = rest.lstrip(" \n\t,")[end:]
+        out[key] = (args[1], args[2])
+    return out
 
 
 def _parse(path: Path) -> _Figures:
@@ -294,7 +345,8 @@ def test_empty_store_explains_every_section(tmp_path):
     assert "No budget lines, spend lines or vendor SOWs for Jan 2026 – Dec 2026" in text
     assert f"No incident action items were created in {q3}" in text
     # Explanations, not zeros: no figure is shown and no chart (so no plotly.js either).
-    assert set(page.values) == {"report.quarter", "store.empty", "dora.empty", "dependencies.empty", "budget.empty",
+    assert "No DORA tiers, at-risk dependencies, budget lines or action items for " in text
+    assert set(page.values) == {"report.quarter", "store.empty", "scorecard.empty", "dora.empty", "dependencies.empty", "budget.empty",
                                 "actions.empty"}
     assert "plotly" not in html.lower()
 
@@ -330,3 +382,91 @@ def test_same_figures_on_postgresql(store_url, pg_url, tmp_path):
             assert pg[key] == value, key
         else:
             assert float(pg[key]) == pytest.approx(float(value)), key
+
+
+def test_scorecard_comes_first_and_equals_the_home_pages(reports, store_url):
+    """The pack's first section is ``quarterly.squad_scorecard`` for the quarter as of the pack's today, shown
+    as the home page's ``scorecard_table`` (without its app link), with the home page's explanation."""
+    url, squads = store_url
+    engine = store.make_engine(url, read_only=True)
+    card = quarterly.squad_scorecard(engine, Settings(db_url=url, squads_path=squads), "2024Q2", date(2024, 5, 20))
+    engine.dispose()
+    got = _parse(reports["q2.html"]).values
+    assert len(card) > 2
+    for row in card.to_dict("records"):
+        who = row["squad"] or "(all)"
+        for col in quarterly.COLUMNS:
+            assert _same(got[f"scorecard.{who}.{col}"], None if pd.isna(row[col]) else row[col]), (who, col)
+    assert got["scorecard.today"] == "2024-05-20"
+    # Hand-computed (module docstring): Search and the organisation.
+    assert got["scorecard.Search.closure_rate"] == repr(2 / 3) and got["scorecard.Search.closure_rate_previous"] == "1.0"
+    assert got["scorecard.Search.action_items"] == "3" and got["scorecard.Search.budget_currency"] == "USD"
+    planned = 400 + 100 * 20 / 31
+    assert _num(got["scorecard.Search.budget_variance_pct"]) == pytest.approx((650 - planned) / planned)
+    assert _num(got["scorecard.Search.budget_variance_pct_previous"]) == pytest.approx(250 / 300)
+    assert got["scorecard.Search.lead_time_tier"] == "" and got["scorecard.Search.at_risk_dependencies"] == "0"
+    assert got["scorecard.(all).closure_rate"] == "0.5" and got["scorecard.(all).action_items"] == "8"
+
+    page = _Scorecard()
+    page.feed(reports["q2.html"].read_text(encoding="utf-8"))
+    assert page.sections == ["scorecard", "dora", "dependencies", "budget", "actions"]
+    shown = scorecard_table(card, "2024Q2").drop(columns="details")
+    assert page.rows[0] == list(shown.columns)
+    assert page.rows[1:] == [[str(v) for v in r] for r in shown.itertuples(index=False)]
+    search = dict(zip(page.rows[0], next(r for r in page.rows if r[0] == "Search")))
+    assert search["Budget variance"] == "+40% (-43 pts) USD" and search["Action-item closure"] == "67% (-33 pts)"
+    assert COLUMNS_EXPLAINED in " ".join(_parse(reports["q2.html"]).text)
+
+
+# Releases and freezes: the DORA charts of 2024Q1 cover 2023-10-01..2024-03-31 (both quarters), the
+# S-curves the budget year 2024. So the year-end freeze (overlapping both), the payments release and
+# discovery's relaunch are on every chart; the autumn release only on the S-curves; the 2022 freeze
+# nowhere. A payments-only pack drops discovery's relaunch.
+EVENTS = """date,end_date,kind,label,squad
+2023-12-20,2024-01-03,freeze,Year-end freeze,
+2024-02-15,,release,Release 2024.02,payments
+2024-03-01,,release,Search relaunch,discovery
+2024-10-01,,release,Autumn release,
+2022-06-01,2022-06-10,freeze,Old freeze,
+"""
+LABELS = {line.split(",")[3] for line in EVENTS.splitlines()[1:]}
+TRENDS = ["Year-end freeze", "Release 2024.02 (payments)", "Search relaunch (discovery)"]
+
+
+def test_events_annotate_the_trend_charts(tmp_path):
+    squads = tmp_path / "squads.csv"
+    squads.write_text("squad,source,match\n" + "\n".join(
+        line for d in ("dora", "budget") for line in (FIX / d / "squads.csv").read_text().splitlines()[1:]) + "\n")
+    url = f"duckdb:///{tmp_path / 'store.duckdb'}"
+    settings = Settings(db_url=url, squads_path=str(squads))
+    engine = store.make_engine(url)
+    for name in ("dora/deployments.csv", "dora/commits.csv", "budget/budget.csv", "budget/spend.csv"):
+        ingest_file(engine, FIX / name, settings)
+
+    def charts(*picked: str) -> dict[str, tuple[list, dict]]:
+        page = build_report(engine, settings, "2024Q1", "html", squads=picked, as_of=date(2024, 5, 20))
+        return _charts(page.decode("utf-8"))
+
+    before = charts()
+    (tmp_path / "events.csv").write_text(EVENTS)
+    ingest_file(engine, tmp_path / "events.csv", settings)
+    after, payments = charts(), charts("payments")
+    engine.dispose()
+
+    trend_keys = {"dora.deployments", "dora.lead_time", "dora.rates", "dora.recovery"}
+    curve_keys = {"budget.s_curve.EUR", "budget.s_curve.USD"}
+    assert trend_keys | curve_keys <= set(after) and set(after) == set(before)
+    for key, (traces, layout) in after.items():
+        labels = [a["text"] for a in layout.get("annotations", [])]
+        expected = TRENDS if key in trend_keys else [*TRENDS, "Autumn release"] if key in curve_keys else []
+        events = [t for t in labels if t.split(" (")[0] in LABELS]
+        assert events == expected, key
+        # Without events nothing changes: the same traces, shapes and labels less the events' own.
+        old_traces, old_layout = before[key]
+        assert traces == old_traces, key
+        old_shapes, shapes = old_layout.get("shapes", []), layout.get("shapes", [])
+        assert len(shapes) == len(old_shapes) + len(events) and all(s in shapes for s in old_shapes), key
+        assert [a for a in layout.get("annotations", []) if a["text"] not in events] == old_layout.get(
+            "annotations", []), key
+    for key in trend_keys:
+        assert [a["text"] for a in payments[key][1]["annotations"] if a["text"] in TRENDS] == TRENDS[:2], key

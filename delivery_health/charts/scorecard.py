@@ -11,6 +11,12 @@ from delivery_health.metrics.quarterly import TIERS, tier_change
 TIER_LABELS = {"deployment_frequency": "Deploy frequency", "lead_time": "Lead time",
                "change_failure_rate": "Change failure", "recovery_time": "Recovery"}
 ORGANISATION = "All squads"
+# What the columns of ``scorecard_table`` mean: shown with the table on the home page and in the review pack.
+COLUMNS_EXPLAINED = (
+    "DORA tiers are the DORA 2023 clusters over each quarter (▲/▼ = moved up/down since the previous one); "
+    "at-risk dependencies are the open ones today (exports carry no link history, so no change is shown); "
+    "budget variance is burn minus plan for the quarter's year as of its end, as a share of plan; closure is the "
+    "share of the quarter's action items resolved by its end.")
 
 
 def _tier(now: str | None, before: str | None) -> str:

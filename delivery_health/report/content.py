@@ -4,16 +4,21 @@ Each section calls exactly the functions its page calls, with the quarter as the
 a figure in the pack equals the page's and ``python -m delivery_health metrics ... --format json``'s
 for the same window:
 
+- Squads at a glance: ``quarterly.squad_scorecard`` for the quarter as of "today", the home page's
+  call: tiers per squad with the previous quarter's, at-risk dependencies today, budget variance
+  and action-item closure.
 - DORA: ``dora_headline`` over the quarter (value and tier) and ``dora_window`` over the previous
   calendar quarter (the row the headline reads its values from: "previous"; change = this -
   previous, so not the headline's own equal-length window), ``dora_tiers_frame`` per squad,
-  ``dora_trends`` by week over both quarters for the charts, ``dora_drill.data_quality``.
+  ``dora_trends`` by week over both quarters for the charts, ``dora_drill.data_quality``, and the
+  release/freeze events over those weeks (``overview.events_in_window``) drawn on the charts.
 - Dependency risk: ``dependency_risk`` + ``summary`` as of the quarter end, the at-risk list (top
   ``AT_RISK_TOP``) and the squad pairs. No previous-quarter column: exports hold each issue's
   current status and no link history, so the dependencies open at an earlier date cannot be
   rebuilt (only the staleness cut-off would move) and a made-up comparison is worse than none.
 - Budget burn: budget period = the calendar year of the quarter, as of the quarter end:
-  ``burn_totals`` per currency, ``burn_by_scope``, ``monthly_series`` (the S-curve), ``sow_ledger``;
+  ``burn_totals`` per currency, ``burn_by_scope``, ``monthly_series`` (the S-curve, with the events of the
+  budget period), ``sow_ledger``;
   the previous quarter's totals use its own calendar year, as of its end.
 - Action items: monthly cohorts created in the quarter as of its end (``cohorts``, ``items``,
   ``repeat_incidents``, ``headline``), and the same for the previous quarter.
@@ -24,7 +29,7 @@ and "as of" end there, so a rate per week is not diluted by days that have not h
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -32,7 +37,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from delivery_health import selection, store
-from delivery_health.metrics import actions, budget, dependencies, dora, dora_drill
+from delivery_health.metrics import actions, budget, dependencies, dora, dora_drill, overview, quarterly
 from delivery_health.metrics.params import json_value
 from delivery_health.settings import Settings
 
@@ -82,16 +87,32 @@ def previous_window(w: Window) -> Window:
     return Window(selection.quarter_label(start), start, end, end)
 
 
+def _no_events() -> pd.DataFrame:
+    return pd.DataFrame(columns=overview.EVENT_COLUMNS)
+
+
+@dataclass
+class ScorecardSection:
+    """``card``: ``quarterly.squad_scorecard`` rows (every squad, then the organisation as ``squad`` None) for
+    the quarter with at-risk dependencies as of ``today``, exactly as the home page computes them."""
+
+    today: date
+    card: pd.DataFrame
+    empty: str | None = None
+
+
 @dataclass
 class DoraSection:
     """``headline``: one dict per key (``key, label, unit, higher_is_better, value, tier, previous,
     previous_tier, change``); ``tiers``: ``dora.TIER_KEYS``; ``trends``: weekly ``dora.ROW_KEYS`` over
-    both quarters; ``checks``: data-quality ``check, count, detail``."""
+    both quarters; ``checks``: data-quality ``check, count, detail``; ``events``: the releases and
+    freezes of the trends' weeks (``overview.EVENT_COLUMNS``)."""
 
     headline: list[dict[str, Any]]
     tiers: pd.DataFrame
     trends: pd.DataFrame
     checks: pd.DataFrame
+    events: pd.DataFrame = field(default_factory=_no_events)
     empty: str | None = None
 
 
@@ -111,7 +132,8 @@ class DependencySection:
 @dataclass
 class BudgetSection:
     """Per currency ``totals`` (``currency`` + ``budget.FIGURES``) this quarter and ``previous_totals``;
-    ``by_scope`` rows; ``series``: the S-curve rows of every currency; ``sows``: the SOW ledger."""
+    ``by_scope`` rows; ``series``: the S-curve rows of every currency; ``sows``: the SOW ledger;
+    ``events``: the releases and freezes of the budget period, drawn on the S-curves."""
 
     period: tuple[date, date]
     previous_period: tuple[date, date]
@@ -120,6 +142,7 @@ class BudgetSection:
     by_scope: pd.DataFrame
     series: pd.DataFrame
     sows: pd.DataFrame
+    events: pd.DataFrame = field(default_factory=_no_events)
     empty: str | None = None
 
 
@@ -141,13 +164,15 @@ class ActionsSection:
 
 @dataclass
 class QuarterlyReport:
-    """The whole pack: the quarter, the one it is compared with, the squads (empty = all) and four sections."""
+    """The whole pack: the quarter, the one it is compared with, the squads (empty = all), the squads' scorecard
+    and four sections."""
 
     quarter: Window
     previous: Window
     squads: tuple[str, ...]
     generated_at: datetime
     store_empty: bool
+    scorecard: ScorecardSection
     dora: DoraSection
     dependencies: DependencySection
     budget: BudgetSection
@@ -156,6 +181,19 @@ class QuarterlyReport:
 
 def _selection(squads: tuple[str, ...]) -> str:
     return f" for {', '.join(squads)}" if squads else ""
+
+
+def _scorecard(engine: Engine, settings: Settings, q: Window, p: Window, today: date,
+               squads: tuple[str, ...]) -> ScorecardSection:
+    card = quarterly.squad_scorecard(engine, settings, q.label, today, squads)
+    # A figure is anything but a missing value; no at-risk dependency and no action item show as 0 on every row.
+    figures = [c for c in quarterly.COLUMNS if c not in ("squad", "at_risk_dependencies", "action_items")]
+    shown = bool(card[figures].notna().to_numpy().any() or card["at_risk_dependencies"].any()
+                 or card["action_items"].any())
+    empty = None if shown else (
+        f"No DORA tiers, at-risk dependencies, budget lines or action items for {q.label} or {p.label}"
+        f"{_selection(squads)}, so no squad has a figure to show. The sections below say what each one needs.")
+    return ScorecardSection(today, card, empty)
 
 
 def _dora(engine: Engine, settings: Settings, q: Window, p: Window, squads: tuple[str, ...]) -> DoraSection:
@@ -183,7 +221,8 @@ def _dora(engine: Engine, settings: Settings, q: Window, p: Window, squads: tupl
         headline=headline,
         tiers=dora.dora_tiers_frame(engine, settings, q.start, q.as_of, squads),
         trends=dora.dora_trends(engine, settings, p.start, q.as_of, "week", squads),
-        checks=dora_drill.data_quality(engine, settings, q.start, q.as_of, squads))
+        checks=dora_drill.data_quality(engine, settings, q.start, q.as_of, squads),
+        events=overview.events_in_window(engine, settings, p.start, q.as_of, squads))
 
 
 def _dependencies(engine: Engine, settings: Settings, q: Window, squads: tuple[str, ...]) -> DependencySection:
@@ -219,7 +258,8 @@ def _budget(engine: Engine, settings: Settings, q: Window, p: Window, squads: tu
         period=period, previous_period=previous_period, totals=totals,
         previous_totals=budget.burn_totals(engine, settings, previous_period[0], previous_period[1], p.as_of, squads),
         by_scope=budget.burn_by_scope(engine, settings, **args),
-        series=budget.monthly_series(engine, settings, **args), sows=sows, empty=empty)
+        series=budget.monthly_series(engine, settings, **args), sows=sows,
+        events=overview.events_in_window(engine, settings, period[0], period[1], squads), empty=empty)
 
 
 def _cohort_figures(engine: Engine, settings: Settings, w: Window,
@@ -248,12 +288,14 @@ def gather(engine: Engine, settings: Settings, quarter: str, squads: tuple[str, 
            as_of: date | None = None) -> QuarterlyReport:
     """Every section of the pack for ``quarter`` (e.g. "2026Q3") and the squads (empty = all)."""
     now = datetime.now(timezone.utc)
-    q = quarter_window(quarter, as_of or now.date())
+    today = as_of or now.date()
+    q = quarter_window(quarter, today)
     p = previous_window(q)
     squads = tuple(squads)
     return QuarterlyReport(
         quarter=q, previous=p, squads=squads, generated_at=now.replace(microsecond=0),
         store_empty=store.is_empty(engine),
+        scorecard=_scorecard(engine, settings, q, p, today, squads),
         dora=_dora(engine, settings, q, p, squads),
         dependencies=_dependencies(engine, settings, q, squads),
         budget=_budget(engine, settings, q, p, squads),

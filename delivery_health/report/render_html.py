@@ -18,10 +18,12 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from delivery_health.charts import actions as action_charts
+from delivery_health.charts import scorecard as scorecard_charts
 from delivery_health.charts import budget as budget_charts
 from delivery_health.charts import dependencies as dependency_charts
 from delivery_health.charts import dora as dora_charts
-from delivery_health.metrics import dora
+from delivery_health.charts.annotations import with_events
+from delivery_health.metrics import dora, quarterly
 from delivery_health.report.content import QuarterlyReport, Window
 
 ALL = "(all)"  # the data-key token of a whole-selection row (squad names come from exports: "all" could be one)
@@ -172,6 +174,49 @@ def _tier_cell(key: str, tier: Any, none: str = "no data") -> str:
             f'<span class="tier" style="background:{esc(colour)}">{esc(label)}</span></td>')
 
 
+# Per display column of ``scorecard_table`` (its ``details`` link is an app link, left out): the
+# ``squad_scorecard`` columns the cell shows, the one the cell's data-key names first.
+_SCORECARD_CELLS = {
+    "Squad": ("squad",),
+    **{scorecard_charts.TIER_LABELS[t]: (f"{t}_tier", f"{t}_tier_previous") for t in quarterly.TIERS},
+    "At-risk dependencies (now)": ("at_risk_dependencies",),
+    "Budget variance": ("budget_variance_pct", "budget_variance_pct_previous", "budget_currency"),
+    "Action-item closure": ("closure_rate", "closure_rate_previous", "action_items"),
+}
+
+
+def _keyed_cell(keys: list[str], values: list[Any], shown: str, num: bool) -> str:
+    """A cell keyed by its first figure; the others (previous quarter, currency, count) key spans around the text."""
+    inner = esc(shown)
+    for key, value in reversed(list(zip(keys[1:], values[1:]))):
+        inner = f'<span data-key="{esc(key)}" data-value="{esc(raw(value))}">{inner}</span>'
+    cls = ' class="num"' if num else ""
+    return f'<td{cls} data-key="{esc(keys[0])}" data-value="{esc(raw(values[0]))}">{inner}</td>'
+
+
+def _scorecard(r: QuarterlyReport, chart: Charts) -> str:
+    s, q, p = r.scorecard, r.quarter, r.previous
+    out = [f"<h2>Squads at a glance: {esc(q.label)} vs {esc(p.label)}</h2>"]
+    if s.empty:
+        return "".join(out) + empty("scorecard.empty", s.empty)
+    shown = scorecard_charts.scorecard_table(s.card, q.label).drop(columns="details")
+    heads = list(shown.columns)
+    nums = [h != "Squad" for h in heads]  # right-aligned and unwrapped: "medium ▼ (was high)" stays on one line
+    rows = []
+    for (_, display), record in zip(shown.iterrows(), s.card.to_dict("records")):
+        who = ALL if _missing(record["squad"]) else record["squad"]
+        rows.append("<tr>" + "".join(
+            _keyed_cell([f"scorecard.{who}.{c}" for c in _SCORECARD_CELLS[h]],
+                        [record[c] for c in _SCORECARD_CELLS[h]], text(display[h]), num)
+            for h, num in zip(heads, nums)) + "</tr>")
+    out.append(table(heads, rows, nums))
+    later = (f" The Dependency risk section counts them as of {q.as_of}, the end of {q.label}."
+             if s.today != q.as_of else "")
+    out.append(f'<p class="note">{esc(scorecard_charts.COLUMNS_EXPLAINED)} Today is <span data-key="scorecard.today" '
+               f'data-value="{esc(raw(s.today))}">{s.today}</span>.{esc(later)}</p>')
+    return "".join(out)
+
+
 def _dora(r: QuarterlyReport, chart: Charts) -> str:
     s, q, p = r.dora, r.quarter, r.previous
     out = ["<h2>DORA: the five keys</h2>"]
@@ -197,7 +242,7 @@ def _dora(r: QuarterlyReport, chart: Charts) -> str:
     out.append(f"<h3>Trends by week, {esc(p.label)} and {esc(q.label)}</h3>")
     for name, build in (("deployments", dora_charts.deployments_figure), ("lead_time", dora_charts.lead_time_figure),
                         ("rates", dora_charts.rates_figure), ("recovery", dora_charts.recovery_figure)):
-        out.append(chart(_quarter_line(build(s.trends), q), f"dora.{name}"))
+        out.append(chart(_quarter_line(with_events(build(s.trends), s.events), q), f"dora.{name}"))
     out.append(f"<h3>Tiers per squad, {esc(q.label)}</h3>")
     labels = [label for key, label, *_ in dora.HEADLINE if key in dora.TIER_KEYS]
     rows = []
@@ -279,7 +324,8 @@ def _budget(r: QuarterlyReport, chart: Charts) -> str:
                 for k, label, fmt in _BUDGET_FIGURES]
         out.append(table([cur, f"as of {q.as_of}", f"as of {p.as_of}"], rows))
         series = s.series[s.series["currency"] == cur].reset_index(drop=True)
-        out.append(chart(budget_charts.s_curve(series, t, q.as_of), f"budget.s_curve.{cur}"))
+        curve = with_events(budget_charts.s_curve(series, t, q.as_of), s.events)
+        out.append(chart(curve, f"budget.s_curve.{cur}"))
     if not s.by_scope.empty:
         out.append(f"<h3>By scope, as of {q.as_of}</h3>")
         out.append(frame_table(s.by_scope, [
@@ -350,8 +396,9 @@ def _actions(r: QuarterlyReport, chart: Charts) -> str:
     return "".join(out)
 
 
-_SECTIONS = (("dora", "DORA: the five keys", _dora), ("dependencies", "Dependency risk", _dependencies),
-             ("budget", "Budget burn", _budget), ("actions", "Incident action items", _actions))
+_SECTIONS = (("scorecard", "Squads at a glance", _scorecard), ("dora", "DORA: the five keys", _dora),
+             ("dependencies", "Dependency risk", _dependencies), ("budget", "Budget burn", _budget),
+             ("actions", "Incident action items", _actions))
 
 
 def render(report: QuarterlyReport) -> str:
