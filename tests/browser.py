@@ -96,3 +96,10 @@ def screenshot(page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def wait_for_charts(page, count: int, timeout_ms: int = 30000) -> None:
+    """Wait until ``count`` plotly charts have drawn: each mounts on its own, with several svg layers."""
+    page.wait_for_function(
+        "n => [...document.querySelectorAll('.js-plotly-plot')].filter(p => p.querySelector('svg')).length >= n",
+        arg=count, timeout=timeout_ms)

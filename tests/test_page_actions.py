@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 from delivery_health import store
 from delivery_health.ingest import ingest_file
 from delivery_health.settings import Settings
-from tests.browser import chromium_page, exception_texts, screenshot, served_app, wait_for_app
+from tests.browser import chromium_page, exception_texts, screenshot, served_app, wait_for_app, wait_for_charts
 from tests.conftest import ROOT
 from tests.test_page_dependencies import shifted_copy
 
@@ -79,7 +79,7 @@ def test_page_renders_in_chromium(duckdb_url: str, tmp_path: Path) -> None:
         page.goto(f"{base}/Action_items")
         wait_for_app(page, timeout_ms=60000)
         page.get_by_text("Repeat incidents").first.wait_for(timeout=30000)
-        page.wait_for_function("document.querySelectorAll('.js-plotly-plot svg').length > 2", timeout=30000)
+        wait_for_charts(page, 3)
         assert exception_texts(page) == []
         plots = page.locator(".js-plotly-plot")
         assert plots.count() >= 3

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from delivery_health import store
 from delivery_health.ingest import ingest_file
 from delivery_health.settings import Settings
-from tests.browser import chromium_page, exception_texts, screenshot, served_app, wait_for_app
+from tests.browser import chromium_page, exception_texts, screenshot, served_app, wait_for_app, wait_for_charts
 from tests.conftest import ROOT
 from tests.test_metrics_budget import FIXTURES, load_fixture
 
@@ -86,7 +86,7 @@ def test_budget_page_renders_in_chromium(tmp_path: Path, duckdb_url: str) -> Non
     with served_app(duckdb_url, str(FIXTURES / "squads.csv")) as base, chromium_page(height=3400) as page:
         page.goto(f"{base}/Budget_burn")
         wait_for_app(page, timeout_ms=60000)
-        page.wait_for_selector(".js-plotly-plot svg", timeout=30000)
+        wait_for_charts(page, 4)
         assert exception_texts(page) == []
         plots = page.locator(".js-plotly-plot")
         assert plots.count() >= 4

@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 from delivery_health import store
 from delivery_health.ingest import ingest_file
 from delivery_health.settings import Settings
-from tests.browser import chromium_page, exception_texts, screenshot, served_app, wait_for_app
+from tests.browser import chromium_page, exception_texts, screenshot, served_app, wait_for_app, wait_for_charts
 from tests.conftest import ROOT
 
 FIX = Path(__file__).parent / "fixtures" / "dependencies"
@@ -97,7 +97,7 @@ def test_page_renders_in_chromium(duckdb_url: str, tmp_path: Path) -> None:
         page.goto(f"{base}/Dependency_risk")
         wait_for_app(page, timeout_ms=60000)
         page.get_by_text("At risk: what will land too late").wait_for(timeout=30000)
-        page.wait_for_function("document.querySelectorAll('.js-plotly-plot svg').length > 0", timeout=30000)
+        wait_for_charts(page, 2)
         assert exception_texts(page) == []
         plots = page.locator(".js-plotly-plot")
         assert plots.count() >= 2

@@ -92,14 +92,13 @@ def _recent_exports(tmp_path: Path) -> list[Path]:
 
 @pytest.mark.browser
 def test_page_in_chromium(tmp_path):
-    from tests.browser import chromium_page, exception_texts, screenshot, served_app, wait_for_app
+    from tests.browser import chromium_page, exception_texts, screenshot, served_app, wait_for_app, wait_for_charts
 
     url = _load(tmp_path, _recent_exports(tmp_path), FIX / "squads.csv")
     with served_app(url, str(FIX / "squads.csv")) as base, chromium_page() as page:
         page.goto(f"{base}/DORA_trends")
         wait_for_app(page)
-        page.wait_for_selector(".js-plotly-plot svg", timeout=30000)
-        page.wait_for_timeout(1500)
+        wait_for_charts(page, 5)
         charts = page.query_selector_all(".js-plotly-plot")
         assert len([c for c in charts if c.query_selector("svg")]) >= 5  # four trends + the squad grid
         assert exception_texts(page) == []
