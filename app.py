@@ -42,16 +42,4 @@ st.dataframe(inventory, hide_index=True, width="stretch",
              column_config={"records": "Records", "rows": st.column_config.NumberColumn("Rows", format="%d"),
                             "first": "From", "last": "To"})
 
-st.subheader("Sources")
-st.caption("Per export format: files loaded, the last ingest, and rows read, inserted, updated and rejected "
-           "by the latest load of each file.")
-st.dataframe(history, hide_index=True, width="stretch")
-
-skipped = ui.cached(overview.skipped_rows)
-st.subheader("Data quality")
-if skipped.empty:
-    st.success("Every row of every loaded file was used.")
-else:
-    st.warning(f"{len(skipped)} rows of loaded files were not used. Each is listed with its file and reason.")
-    st.dataframe(skipped, hide_index=True, width="stretch")
-    ui.download_csv(skipped, "skipped_rows.csv", "Download skipped rows")
+ui.sources_and_skipped_rows(history)

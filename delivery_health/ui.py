@@ -142,6 +142,24 @@ def download_csv(frame: pd.DataFrame, name: str, label: str = "Download CSV") ->
     st.download_button(label, safe_csv(frame), file_name=name, mime="text/csv", key=f"download_{name}_{label}")
 
 
+def sources_and_skipped_rows(history: pd.DataFrame) -> None:
+    """The ingest history per format and the data-quality panel of rows not used (home and Data sources)."""
+    from delivery_health.metrics import overview
+
+    st.subheader("Sources")
+    st.caption("Per export format: files loaded, the last ingest, and rows read, inserted, updated and rejected "
+               "by the latest load of each file.")
+    st.dataframe(history, hide_index=True, width="stretch")
+    skipped = cached(overview.skipped_rows)
+    st.subheader("Data quality")
+    if skipped.empty:
+        st.success("Every row of every loaded file was used.")
+    else:
+        st.warning(f"{len(skipped)} rows of loaded files were not used. Each is listed with its file and reason.")
+        st.dataframe(skipped, hide_index=True, width="stretch")
+        download_csv(skipped, "skipped_rows.csv", "Download skipped rows")
+
+
 @dataclass(frozen=True)
 class Filters:
     """The shared selection every page reads: inclusive dates, squads (empty = all), production environments."""

@@ -40,20 +40,8 @@ else:
                      "file, format, row and reason.")
             st.code("\n".join(r.line() for r in failed), language=None, wrap_lines=True)
 
-st.subheader("Ingest history")
 history = ui.cached(overview.ingest_history)
 if history.empty:
     ui.show_empty("Nothing has been loaded yet.")
 else:
-    st.caption("Per export format: files loaded, the last ingest, and rows read, inserted, updated and rejected "
-               "by the latest load of each file.")
-    st.dataframe(history, hide_index=True, width="stretch")
-
-    st.subheader("Skipped rows")
-    skipped = ui.cached(overview.skipped_rows)
-    if skipped.empty:
-        st.success("Every row of every loaded file was used.")
-    else:
-        st.warning(f"{len(skipped)} rows of loaded files were not used. Each is listed with its file and reason.")
-        st.dataframe(skipped, hide_index=True, width="stretch")
-        ui.download_csv(skipped, "skipped_rows.csv", "Download skipped rows")
+    ui.sources_and_skipped_rows(history)
