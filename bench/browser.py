@@ -11,10 +11,17 @@ from tests.browser import chromium_page, exception_texts, served_app
 PATHS: dict[str, str] = {"home": "", "dora": "DORA_trends", "dependencies": "Dependency_risk",
                          "budget": "Budget_burn", "actions": "Action_items", "data_sources": "Data_sources"}
 
-# Rendered: the page's title is there, its charts have drawn their SVG, and the script has finished running.
-_READY = """([n]) => document.querySelector('[data-testid="stMainBlockContainer"] h1')
-    && document.querySelectorAll('.js-plotly-plot .main-svg').length >= n
-    && !document.querySelector('[data-testid="stStatusWidget"]')"""
+# Rendered: the script run has finished (Streamlit's own `data-test-script-state` on the app root goes from
+# `initial` through `running` to `notRunning`), the page's title is there and every chart on it has drawn its SVG
+# (at least one on a page that has charts: AppTest counts charts the browser may lay out lazily).
+_READY = """([n]) => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+    const main = document.querySelector('[data-testid="stMainBlockContainer"]');
+    if (!main || !main.querySelector('h1')) return false;
+    const plots = main.querySelectorAll('.js-plotly-plot');
+    return plots.length >= Math.min(n, 1) && [...plots].every(p => p.querySelector('.main-svg'));
+}"""
 
 
 def _visit(page: Any, url: str, charts: int, timeout_ms: int) -> dict[str, Any]:
