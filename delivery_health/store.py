@@ -12,11 +12,12 @@ import uuid
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, timezone
+from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, StaticPool
 
 SCHEMA_VERSION = 1
 
@@ -276,16 +277,36 @@ def retry_while_busy(work: Callable[[], T]) -> T:
             time.sleep(0.2)
 
 
-def make_engine(url: str, read_only: bool = False) -> Engine:
+def duckdb_file(url: str) -> Path | None:
+    """The database file of a DuckDB URL; None for other engines and in-memory DuckDB."""
+    if url.startswith("duckdb:///") and ":memory:" not in url:
+        return Path(url[len("duckdb:///"):])
+    return None
+
+
+def make_engine(url: str, read_only: bool = False, single_connection: bool = False) -> Engine:
     """An engine for ``url``. DuckDB gets short-lived connections (NullPool) so a reader
-    never keeps the file locked while an ingest wants to write it."""
+    never keeps the file locked while an ingest wants to write it; ``single_connection``
+    instead opens the file once and reuses that connection until ``dispose()`` (opening a
+    DuckDB file costs tens of milliseconds: a page's queries share one)."""
     if url.startswith("duckdb"):
-        if url.startswith("duckdb:///") and ":memory:" not in url:
-            from pathlib import Path
-            Path(url[len("duckdb:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        path = duckdb_file(url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         connect_args = {"read_only": True} if read_only else {}
-        return sa.create_engine(url, poolclass=NullPool, connect_args=connect_args)
+        return sa.create_engine(url, poolclass=StaticPool if single_connection else NullPool,
+                                connect_args=connect_args)
     return sa.create_engine(url, pool_pre_ping=True)
+
+
+def file_marker(url: str) -> tuple[int, int] | None:
+    """For a DuckDB file, a value that changes whenever anything is written to it (modification times of
+    the file and its write-ahead log), read without opening the database; None for other engines."""
+    path = duckdb_file(url)
+    if path is None:
+        return None
+    wal = path.with_name(path.name + ".wal")
+    return (path.stat().st_mtime_ns if path.exists() else 0, wal.stat().st_mtime_ns if wal.exists() else 0)
 
 
 def init_db(engine: Engine) -> None:

@@ -99,16 +99,16 @@ def engine() -> Engine:
 
 
 def data_version() -> tuple:
-    """Changes whenever an ingest lands or the squad mapping file is edited: part of every cache key."""
-    s = settings()
-    squads_mtime = os.path.getmtime(s.squads_path) if os.path.exists(s.squads_path) else 0.0
-    return (s.db_url, _last_ingest(s.db_url), squads_mtime)
+    """Changes whenever an ingest lands or the squad mapping file is edited: part of every cache key.
 
-
-def _last_ingest(url: str) -> str:
+    A DuckDB file's modification times answer without opening it (every cached call asks);
+    another engine is asked for its latest ingest run.
+    """
     from delivery_health.metrics.overview import last_ingest_marker
 
-    return last_ingest_marker(engine())
+    s = settings()
+    squads_mtime = os.path.getmtime(s.squads_path) if os.path.exists(s.squads_path) else 0.0
+    return (s.db_url, store.file_marker(s.db_url) or last_ingest_marker(engine()), squads_mtime)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -116,7 +116,20 @@ def _cached_call(func_path: str, kwargs: tuple, version: tuple, overrides: tuple
     module, name = func_path.rsplit(".", 1)
     func = getattr(importlib.import_module(module), name)
     # An upload in this process writes for a moment; DuckDB refuses readers meanwhile.
-    return store.retry_while_busy(lambda: func(engine(), replace(settings(), **dict(overrides)), **dict(kwargs)))
+    return store.retry_while_busy(lambda: _call(func, replace(settings(), **dict(overrides)), dict(kwargs)))
+
+
+def _call(func: Callable[..., Any], s: Settings, kwargs: dict[str, Any]) -> Any:
+    """``func`` on one read-only DuckDB connection, closed when it returns (the file stays free for an
+    ingest between calls); other engines use the shared pooled engine."""
+    engine()  # creates the schema of a fresh install once
+    if store.duckdb_file(s.db_url) is None:
+        return func(engine(), s, **kwargs)
+    call_engine = store.make_engine(s.db_url, read_only=True, single_connection=True)
+    try:
+        return func(call_engine, s, **kwargs)
+    finally:
+        call_engine.dispose()
 
 
 def cached(func: Callable[..., Any], overrides: dict[str, Any] | None = None, **kwargs: Any) -> Any:
