@@ -111,21 +111,33 @@ def service_squad(rules: list[Rule], service: ColumnElement, repository: ColumnE
     return squad_case(rules, fields)
 
 
-def incident_squad(rules: list[Rule], inc: sa.Table | None = None) -> ColumnElement:
-    """Service rules first; a Jira incident also matches its project, team, components and labels."""
-    inc = store.incidents if inc is None else inc
+def _with_jira(table: sa.Table, name: str) -> sa.Subquery:
+    """``table``'s rows with their Jira issue's ``jira_project`` and ``jira_team`` (NULL without one), by one
+    outer join: a correlated lookup inside every rule's CASE branch would scan the issues once per rule."""
     wi = store.work_items
-    project = sa.select(wi.c.project_key).where(wi.c.id == inc.c.jira_key).scalar_subquery()
-    team = sa.select(wi.c.team).where(wi.c.id == inc.c.jira_key).scalar_subquery()
+    return (sa.select(table, wi.c.project_key.label("jira_project"), wi.c.team.label("jira_team"))
+            .select_from(table.outerjoin(wi, wi.c.id == table.c.jira_key)).subquery(name))
+
+
+def incidents_with_jira() -> sa.Subquery:
+    """Every incident column plus ``jira_project`` and ``jira_team``, for ``incident_squad``."""
+    return _with_jira(store.incidents, "incidents_jira")
+
+
+def action_items_with_jira() -> sa.Subquery:
+    """Every action-item column plus ``jira_project`` and ``jira_team``, for ``action_item_squad``."""
+    return _with_jira(store.action_items, "action_items_jira")
+
+
+def incident_squad(rules: list[Rule], inc: sa.Subquery) -> ColumnElement:
+    """Service rules first; a Jira incident also matches its project, team, components and labels.
+    ``inc`` is ``incidents_with_jira()``."""
     fields = {"service": inc.c.service, "pagerduty_service": inc.c.service, "repository": inc.c.service,
-              "jira_project": project}
-    return squad_case(rules, fields, item_key=inc.c.jira_key, team=team)
+              "jira_project": inc.c.jira_project}
+    return squad_case(rules, fields, item_key=inc.c.jira_key, team=inc.c.jira_team)
 
 
-def action_item_squad(rules: list[Rule], ai: sa.Table | None = None) -> ColumnElement:
-    """The export's own squad column wins; else Jira rules on the item's issue."""
-    ai = store.action_items if ai is None else ai
-    wi = store.work_items
-    project = sa.select(wi.c.project_key).where(wi.c.id == ai.c.jira_key).scalar_subquery()
-    team = sa.select(wi.c.team).where(wi.c.id == ai.c.jira_key).scalar_subquery()
-    return squad_case(rules, {"jira_project": project}, item_key=ai.c.jira_key, team=team, explicit=ai.c.squad)
+def action_item_squad(rules: list[Rule], ai: sa.Subquery) -> ColumnElement:
+    """The export's own squad column wins; else Jira rules on the item's issue. ``ai`` is ``action_items_with_jira()``."""
+    return squad_case(rules, {"jira_project": ai.c.jira_project}, item_key=ai.c.jira_key, team=ai.c.jira_team,
+                      explicit=ai.c.squad)

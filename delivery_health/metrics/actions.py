@@ -45,13 +45,12 @@ def _bounds(start: date, end: date, as_of: date, by: str) -> tuple[datetime, dat
     return datetime.combine(lo, time()), datetime.combine(hi, time())
 
 
-def _item_columns(settings: Settings, as_of: date, by: str) -> dict[str, Any]:
-    """Per-item SQL expressions shared by the cohort table and the item list."""
-    ai = store.action_items
+def _item_columns(settings: Settings, ai: sa.Subquery, as_of: date, by: str) -> dict[str, Any]:
+    """Per-item SQL expressions over ``ai`` (``action_items_with_jira``) shared by the cohort table and the item list."""
     as_of_end = datetime.combine(as_of + timedelta(days=1), time())
     resolved = sa.and_(ai.c.resolved_at.is_not(None), ai.c.resolved_at < as_of_end)
     return {
-        "squad": squad_rules.action_item_squad(squad_rules.load_rules(settings.squads_path)),
+        "squad": squad_rules.action_item_squad(squad_rules.load_rules(settings.squads_path), ai),
         "period_start": sa.cast(sa.func.date_trunc(by, ai.c.created_at), sa.Date),
         "resolved": resolved,
         "on_time": sa.and_(resolved, ai.c.due_date.is_not(None), sa.cast(ai.c.resolved_at, sa.Date) <= ai.c.due_date),
@@ -78,8 +77,8 @@ def cohorts(engine: Engine, settings: Settings, start: date, end: date, as_of: d
         raise ValueError(f"unknown period {by!r} (one of {', '.join(GRAINS)})")
     if not store.database_exists(engine):
         return pd.DataFrame(columns=COLUMNS)
-    ai = store.action_items
-    c = _item_columns(settings, as_of, by)
+    ai = squad_rules.action_items_with_jira()
+    c = _item_columns(settings, ai, as_of, by)
     lo, hi = _bounds(start, end, as_of, by)
     base = (sa.select(ai.c.id, ai.c.due_date, c["squad"].label("squad"), c["period_start"].label("period_start"),
                       sa.case((c["resolved"], 1), else_=0).label("is_resolved"),
@@ -133,8 +132,8 @@ def items(engine: Engine, settings: Settings, start: date, end: date, as_of: dat
     """
     if not store.database_exists(engine):
         return pd.DataFrame(columns=ITEM_COLUMNS)
-    ai = store.action_items
-    c = _item_columns(settings, as_of, by)
+    ai = squad_rules.action_items_with_jira()
+    c = _item_columns(settings, ai, as_of, by)
     lo, hi = _bounds(start, end, as_of, by)
     q = (sa.select(ai.c.id.label("item_id"), ai.c.incident_id, c["squad"].label("squad"), ai.c.owner, ai.c.title,
                    ai.c.status, c["period_start"].label("period_start"), ai.c.created_at, ai.c.due_date,
@@ -167,11 +166,11 @@ def repeat_incidents(engine: Engine, settings: Settings, start: date, end: date,
     """
     if not store.database_exists(engine):
         return pd.DataFrame(columns=REPEAT_COLUMNS)
-    inc, ai = store.incidents, store.action_items
-    earlier = inc.alias("earlier")
+    inc, ai = squad_rules.incidents_with_jira(), store.action_items
+    earlier = store.incidents.alias("earlier")
     rules = squad_rules.load_rules(settings.squads_path)
     hi = datetime.combine(min(end, as_of) + timedelta(days=1), time())
-    q = (sa.select(inc.c.id.label("incident_id"), inc.c.service, squad_rules.incident_squad(rules).label("squad"),
+    q = (sa.select(inc.c.id.label("incident_id"), inc.c.service, squad_rules.incident_squad(rules, inc).label("squad"),
                    inc.c.started_at, inc.c.title, ai.c.id.label("item_id"), earlier.c.id.label("earlier_id"))
          .select_from(inc.join(earlier, sa.and_(earlier.c.service == inc.c.service, earlier.c.id != inc.c.id,
                                                 earlier.c.started_at < inc.c.started_at))

@@ -79,7 +79,7 @@ def _bases(settings: Settings, rules: list[squad_rules.Rule], end_excl: datetime
     fails = sa.select(runs.c.at.label("t"), runs.c.squad).where(runs.c.outcome == "failure").subquery()
     lead = dora_sql.lead_rows(settings, rules, end_excl)
     commits = sa.select(lead.c.finished_at.label("t"), lead.c.squad, lead.c.lead_seconds).subquery()
-    inc = dora_sql.incidents_attributed(settings, rules)
+    inc = dora_sql.incidents_with_recovery(rules)
     incs = sa.select(inc.c.started_at.label("t"), inc.c.squad, inc.c.resolved_at, inc.c.recovery_seconds).subquery()
 
     def lead_measures(w):
@@ -102,29 +102,28 @@ def _bases(settings: Settings, rules: list[squad_rules.Rule], end_excl: datetime
 
 def _aggregate(conn: Connection, base: Subquery, measures: Callable, by: str | None, start: date, end: date,
                selected: tuple[str, ...]) -> pd.DataFrame:
-    """Measures per (period_start, squad) and per period for the selection (squad = _TOTAL)."""
+    """Measures per (period_start, squad) and per period for the selection (squad = _TOTAL), in one query:
+    GROUPING SETS, so the facts (and the attribution behind them) are computed once for both."""
     lo, hi = instants(start, end)
     cols = [sa.cast(sa.func.date_trunc(by, base.c.t), sa.Date).label("period_start")] if by else []
     q = sa.select(base, *cols).where(base.c.t >= lo, base.c.t < hi)
     if selected:
         q = q.where(base.c.squad.in_(selected))
     w = q.subquery("w")
-    frames = []
-    for keys in ([w.c.squad], []):
-        group = ([w.c.period_start] if by else []) + keys
-        q = sa.select(*group, *measures(w)).select_from(w).group_by(*group)
-        if not group:  # an aggregate without GROUP BY answers one row even over no rows
-            q = q.having(sa.func.count() > 0)
-        rows = conn.execute(q).mappings().all()
-        frame = pd.DataFrame([dict(r) for r in rows])
-        if frame.empty:
-            continue
-        if not by:
-            frame["period_start"] = start
-        if not keys:
-            frame["squad"] = _TOTAL
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["period_start", "squad"])
+    period = [w.c.period_start] if by else []
+    sets = sa.func.grouping_sets(sa.tuple_(*period, w.c.squad), sa.tuple_(*period))
+    q = (sa.select(*period, w.c.squad, sa.func.grouping(w.c.squad).label("_total"), sa.func.count().label("_n"),
+                   *measures(w))
+         .select_from(w).group_by(sets))
+    frame = pd.DataFrame([dict(r) for r in conn.execute(q).mappings().all()])
+    if frame.empty:
+        return pd.DataFrame(columns=["period_start", "squad"])
+    # The grand total of no rows is still one row: drop it, as a period without facts has no row either.
+    frame = frame[frame["_n"] > 0].copy()
+    frame["squad"] = frame["squad"].where(frame["_total"] == 0, _TOTAL)
+    if not by:
+        frame["period_start"] = start
+    return frame.drop(columns=["_total", "_n"]).reset_index(drop=True)
 
 
 def _frame(engine: Engine, settings: Settings, start: date, end: date, by: str | None,
