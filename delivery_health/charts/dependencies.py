@@ -54,8 +54,25 @@ def layout(rows: pd.DataFrame) -> dict[str, tuple[float, float]]:
     return pos
 
 
+NETWORK_MAX_EDGES = 150  # more arrows than this are no longer readable (and slow to draw)
+
+
+def network_edges(rows: pd.DataFrame, limit: int = NETWORK_MAX_EDGES) -> pd.DataFrame:
+    """The dependencies the network draws: all of them up to ``limit``, else the at-risk and cyclic ones
+    first, then the deepest chains (the full list stays in the table below the chart)."""
+    if len(rows) <= limit:
+        return rows
+    order = rows.assign(_risk=rows["at_risk"].astype(int), _cycle=rows["in_cycle"].astype(int))
+    order = order.sort_values(["_risk", "_cycle", "depth", "blocked_key"], ascending=[False, False, False, True],
+                              kind="stable")
+    return order.head(limit).drop(columns=["_risk", "_cycle"])
+
+
 def network(rows: pd.DataFrame) -> go.Figure:
-    """Blocking chains: an arrow from blocker to blocked, at-risk ones red, cycle edges orange."""
+    """Blocking chains: an arrow from blocker to blocked, at-risk ones red, cycle edges orange.
+    At most ``NETWORK_MAX_EDGES`` arrows (``network_edges``); the title says when some are left out."""
+    total = len(rows)
+    rows = network_edges(rows)
     pos = layout(rows)
     fig = go.Figure()
     for style, colour, width, dash in (("ok", OK, 1, "solid"), ("cycle", IN_CYCLE, 2, "dash"), ("risk", AT_RISK, 3, "solid")):
@@ -70,11 +87,14 @@ def network(rows: pd.DataFrame) -> go.Figure:
         name = {"ok": "blocks", "cycle": "blocks (in a cycle)", "risk": "blocks, at risk"}[style]
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"color": colour, "width": width, "dash": dash},
                                  name=name, hoverinfo="skip", visible=True if xs else "legendonly"))
-    for r in rows.itertuples():  # arrowheads show the direction: blocker -> blocked
+    arrows = []  # arrowheads show the direction: blocker -> blocked (set at once: add_annotation is O(n) each)
+    for r in rows.itertuples():
         (x0, y0), (x1, y1) = pos[r.blocker_key], pos[r.blocked_key]
         colour = AT_RISK if r.at_risk else (IN_CYCLE if r.in_cycle else OK)
-        fig.add_annotation(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y", text="",
-                           showarrow=True, arrowhead=3, arrowsize=1.2, arrowcolor=colour, standoff=9, startstandoff=9)
+        arrows.append({"x": x1, "y": y1, "ax": x0, "ay": y0, "xref": "x", "yref": "y", "axref": "x", "ayref": "y",
+                       "text": "", "showarrow": True, "arrowhead": 3, "arrowsize": 1.2, "arrowcolor": colour,
+                       "standoff": 9, "startstandoff": 9})
+    fig.update_layout(annotations=arrows)
     info: dict[str, str] = {}
     risky: set[str] = set()
     for r in rows.itertuples():
@@ -92,7 +112,8 @@ def network(rows: pd.DataFrame) -> go.Figure:
                                   "line": {"width": 1, "color": "white"}}))
     depth_max = int(max((p[0] for p in pos.values()), default=0))
     fig.update_layout(
-        title="Blocking chains",
+        title="Blocking chains" if len(rows) == total else
+              f"Blocking chains: the {len(rows)} most at risk of {total} (all are in the table below)",
         xaxis={"tickmode": "array", "tickvals": list(range(depth_max + 1)),
                "ticktext": [f"depth {d}" for d in range(depth_max + 1)], "zeroline": False, "showgrid": False},
         yaxis={"visible": False}, height=max(360, 40 * max(len(v) for v in _column_sizes(pos).values()) + 140),
