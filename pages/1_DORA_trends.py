@@ -46,7 +46,12 @@ for col, item in zip(st.columns(len(headline)), headline.to_dict("records")):
             st.badge("no data for a tier", color="gray")
 
 # ---- data quality -------------------------------------------------------------------------------------
-for check in ui.cached(dora_drill.data_quality, **selection).to_dict("records"):
+# The rows behind the whole window: the data-quality checks read them here, the drill-down below shows them.
+DRILLS = {"deployments": dora_drill.deployments_in_window, "commits": dora_drill.commits_in_window,
+          "incidents": dora_drill.incidents_in_window}
+whole = {name: ui.cached(func, **selection) for name, func in DRILLS.items()}
+for check in dora_drill.quality_checks(ui.settings(), whole["commits"], whole["deployments"],
+                                       whole["incidents"]).to_dict("records"):
     st.warning(f"**{check['count']} {check['check']}**: {check['detail']}", icon="⚠️")
 
 # ---- trends -------------------------------------------------------------------------------------------
@@ -82,9 +87,7 @@ start, end = (filters.start, filters.end) if isinstance(period, str) else dora.p
     period, by, filters.start, filters.end)
 drill = {"start": start, "end": end, "squads": filters.squads, "overrides": ui.dora_overrides(filters)}
 tabs = st.tabs(["Deployments", "Commits (lead time)", "Incidents"])
-for tab, func, name in ((tabs[0], dora_drill.deployments_in_window, "deployments"),
-                        (tabs[1], dora_drill.commits_in_window, "commits"),
-                        (tabs[2], dora_drill.incidents_in_window, "incidents")):
+for tab, (name, func) in zip(tabs, DRILLS.items()):
     with tab:
         frame = ui.cached(func, **drill)
         if frame.empty:

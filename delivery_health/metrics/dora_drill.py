@@ -103,16 +103,24 @@ def incidents_in_window(engine: Engine, settings: Settings, start: date, end: da
 
 def data_quality(engine: Engine, settings: Settings, start: date, end: date,
                  squads: tuple[str, ...] = ()) -> pd.DataFrame:
-    """``check, count, detail``: only the checks that found something in the selection.
+    """``check, count, detail``: only the checks that found something in the selection (``quality_checks``
+    of the selection's commits, deployments and incidents)."""
+    return quality_checks(settings, commits_in_window(engine, settings, start, end, squads),
+                          deployments_in_window(engine, settings, start, end, squads),
+                          incidents_in_window(engine, settings, start, end, squads))
+
+
+def quality_checks(settings: Settings, commits: pd.DataFrame, deployments: pd.DataFrame,
+                   incidents: pd.DataFrame) -> pd.DataFrame:
+    """``check, count, detail`` from the drill-down frames of one selection (a page that shows those
+    tables already has them): only the checks that found something.
 
     Checks: commits with a negative lead time (clamped to 0), deployments of services no
     squad rule maps (``unassigned``), incidents attributed to no deployment, and incident
     deployment refs that name no production deployment.
     """
-    commits = commits_in_window(engine, settings, start, end, squads)
-    deps = deployments_in_window(engine, settings, start, end, squads)
-    incs = incidents_in_window(engine, settings, start, end, squads)
-    deps = deps[deps["counted_as"] == "deployment"]
+    deps = deployments[deployments["counted_as"] == "deployment"]
+    incs = incidents
     unmapped = sorted(set(deps.loc[deps["squad"] == squad_rules.UNASSIGNED, "service"]))
     dangling = incs[incs["deployment_ref"].notna() & ~incs["attributed_by"].isin(["id", "sha"])]
     checks = [
