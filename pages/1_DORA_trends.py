@@ -29,7 +29,8 @@ if rows.empty:
 
 # ---- headline ----------------------------------------------------------------------------------------
 _BADGE = {"elite": "green", "high": "blue", "medium": "orange", "low": "red"}
-headline = ui.cached(dora.dora_headline, **selection)
+window = ui.cached(dora.dora_window, **selection)
+headline = dora.headline_rows(window, ui.cached(dora.dora_previous_window, **selection))
 st.subheader("The five keys")
 st.caption(f"Change is against the previous {days} days.")
 for col, item in zip(st.columns(len(headline)), headline.to_dict("records")):
@@ -70,7 +71,6 @@ with st.expander("How these are computed"):
 
 # ---- squads -------------------------------------------------------------------------------------------
 st.subheader("Squads compared")
-window = ui.cached(dora.dora_window, **selection)
 st.plotly_chart(charts.squad_comparison_figure(window), key="chart_squads")
 squad_table = window.assign(squad=window["squad"].fillna("All selected"))
 st.dataframe(squad_table, hide_index=True, width="stretch")

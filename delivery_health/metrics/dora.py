@@ -219,6 +219,9 @@ HEADLINE = (
 )
 
 
+HEADLINE_COLUMNS = ["key", "label", "value", "previous", "change", "unit", "higher_is_better", "tier"]
+
+
 def dora_headline(engine: Engine, settings: Settings, start: date, end: date, squads: tuple[str, ...] = ()) -> pd.DataFrame:
     """The five keys for the selection: ``key, label, value, previous, change, unit, higher_is_better, tier``.
 
@@ -226,21 +229,32 @@ def dora_headline(engine: Engine, settings: Settings, start: date, end: date, sq
     ``start``; ``change`` = value - previous (None when either is missing). Rework rate
     has no DORA tier (tier None). Empty when the window holds no data.
     """
-    now = dora_window(engine, settings, start, end, squads)
-    if now.empty:
-        return pd.DataFrame(columns=["key", "label", "value", "previous", "change", "unit", "higher_is_better", "tier"])
+    return headline_rows(dora_window(engine, settings, start, end, squads),
+                         dora_previous_window(engine, settings, start, end, squads))
+
+
+def dora_previous_window(engine: Engine, settings: Settings, start: date, end: date,
+                         squads: tuple[str, ...] = ()) -> pd.DataFrame:
+    """``dora_window``'s measures (no tiers) over the window of equal length just before ``start``."""
     length = end - start + timedelta(days=1)
-    before = _frame(engine, settings, start - length, start - timedelta(days=1), None, tuple(squads))
-    cur = now[now["squad"].isna()].iloc[0]
-    prev = before[before["squad"].isna()].iloc[0] if not before.empty else None
+    return _frame(engine, settings, start - length, start - timedelta(days=1), None, tuple(squads))
+
+
+def headline_rows(window: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
+    """``dora_headline``'s rows from a ``dora_window`` frame and a ``dora_previous_window`` frame (a page
+    that shows the window already has it)."""
+    if window.empty:
+        return pd.DataFrame(columns=HEADLINE_COLUMNS)
+    cur = window[window["squad"].isna()].iloc[0]
+    prev = previous[previous["squad"].isna()].iloc[0] if not previous.empty else None
     rows = []
     for key, label, col, unit, higher, tier_col in HEADLINE:
         value = json_value(cur[col])
-        previous = json_value(prev[col]) if prev is not None else None
-        change = value - previous if value is not None and previous is not None else None
-        rows.append({"key": key, "label": label, "value": value, "previous": previous, "change": change, "unit": unit,
+        before = json_value(prev[col]) if prev is not None else None
+        change = value - before if value is not None and before is not None else None
+        rows.append({"key": key, "label": label, "value": value, "previous": before, "change": change, "unit": unit,
                      "higher_is_better": higher, "tier": cur[tier_col] if tier_col else None})
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame(rows, columns=HEADLINE_COLUMNS)
     frame["tier"] = pd.Series([r["tier"] for r in rows], dtype=object)  # None, never NaN
     return frame
 
