@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -69,3 +71,19 @@ def _clear_streamlit_caches() -> Iterator[None]:
         st.cache_resource.clear()
     except Exception:  # streamlit not imported by this test
         pass
+
+
+def shifted_copy(src: Path, dest_dir: Path, days: int) -> Path:
+    """``src`` with every date (ISO `2024-06-15` or Jira `15/Jun/24`) moved by ``days``: the page is as of today,
+    so a browser test shifts the fixture to keep its late/unscheduled/stale mix."""
+    def iso(m: re.Match) -> str:
+        return (date.fromisoformat(m.group(0)) + timedelta(days=days)).isoformat()
+
+    def jira(m: re.Match) -> str:
+        return (datetime.strptime(m.group(0), "%d/%b/%y") + timedelta(days=days)).strftime("%d/%b/%y")
+
+    text = re.sub(r"(?<!\d)\d{4}-\d{2}-\d{2}(?!\d)", iso, src.read_text())
+    text = re.sub(r"\b\d{2}/[A-Z][a-z]{2}/\d{2}\b", jira, text)
+    dest = dest_dir / src.name
+    dest.write_text(text)
+    return dest

@@ -17,8 +17,7 @@ from delivery_health import store
 from delivery_health.ingest import ingest_file
 from delivery_health.settings import Settings
 from tests.browser import chromium_page, exception_texts, screenshot, served_app, wait_for_app, wait_for_charts
-from tests.conftest import ROOT
-from tests.test_page_dependencies import shifted_copy
+from tests.conftest import ROOT, shifted_copy
 
 FIX = Path(__file__).parent / "fixtures" / "actions"
 PAGE = str(ROOT / "pages" / "4_Action_items.py")

@@ -7,8 +7,7 @@ nine open dependencies are at risk.
 
 from __future__ import annotations
 
-import re
-from datetime import date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from delivery_health import store
 from delivery_health.ingest import ingest_file
 from delivery_health.settings import Settings
 from tests.browser import chromium_page, exception_texts, screenshot, served_app, wait_for_app, wait_for_charts
-from tests.conftest import ROOT
+from tests.conftest import ROOT, shifted_copy
 
 FIX = Path(__file__).parent / "fixtures" / "dependencies"
 PAGE = str(ROOT / "pages" / "2_Dependency_risk.py")
@@ -67,22 +66,6 @@ def test_with_data(monkeypatch, duckdb_url: str, tmp_path: Path) -> None:
     at.multiselect(key="squad").set_value(["Mobile"]).run()
     assert not at.exception
     assert _metrics(at)["Open"] == "5"
-
-
-def shifted_copy(src: Path, dest_dir: Path, days: int) -> Path:
-    """``src`` with every date (ISO `2024-06-15` or Jira `15/Jun/24`) moved by ``days``: the page is as of today,
-    so a browser test shifts the fixture to keep its late/unscheduled/stale mix."""
-    def iso(m: re.Match) -> str:
-        return (date.fromisoformat(m.group(0)) + timedelta(days=days)).isoformat()
-
-    def jira(m: re.Match) -> str:
-        return (datetime.strptime(m.group(0), "%d/%b/%y") + timedelta(days=days)).strftime("%d/%b/%y")
-
-    text = re.sub(r"(?<!\d)\d{4}-\d{2}-\d{2}(?!\d)", iso, src.read_text())
-    text = re.sub(r"\b\d{2}/[A-Z][a-z]{2}/\d{2}\b", jira, text)
-    dest = dest_dir / src.name
-    dest.write_text(text)
-    return dest
 
 
 @pytest.mark.browser
