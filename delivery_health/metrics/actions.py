@@ -23,6 +23,7 @@ from delivery_health import squads as squad_rules
 from delivery_health import store
 from delivery_health.metrics.params import MetricParams, frame_records
 from delivery_health.metrics.periods import GRAINS, next_period_start, period_start_of
+from delivery_health.metrics.sql_functions import id_list
 from delivery_health.settings import Settings
 
 NAME = "actions"
@@ -170,24 +171,26 @@ def repeat_incidents(engine: Engine, settings: Settings, start: date, end: date,
     earlier = store.incidents.alias("earlier")
     rules = squad_rules.load_rules(settings.squads_path)
     hi = datetime.combine(min(end, as_of) + timedelta(days=1), time())
-    q = (sa.select(inc.c.id.label("incident_id"), inc.c.service, squad_rules.incident_squad(rules, inc).label("squad"),
-                   inc.c.started_at, inc.c.title, ai.c.id.label("item_id"), earlier.c.id.label("earlier_id"))
-         .select_from(inc.join(earlier, sa.and_(earlier.c.service == inc.c.service, earlier.c.id != inc.c.id,
-                                                earlier.c.started_at < inc.c.started_at))
-                      .join(ai, ai.c.incident_id == earlier.c.id))
-         .where(inc.c.started_at >= datetime.combine(start, time()), inc.c.started_at < hi,
-                sa.or_(ai.c.created_at.is_(None), ai.c.created_at <= inc.c.started_at),
-                sa.or_(ai.c.resolved_at.is_(None), ai.c.resolved_at > inc.c.started_at)))
+    later, lo = store.incidents.alias("later"), datetime.combine(start, time())
+    # Aggregated in the database, by incident first: an incident can follow hundreds of open items
+    # (390k pairs at 1M issues), and the squad rules then run once per incident, not once per pair.
+    pairs = (sa.select(later.c.id.label("incident_id"), id_list(ai.c.id).label("open_items"),
+                       id_list(earlier.c.id).label("earlier_incidents"))
+             .select_from(later.join(earlier, sa.and_(earlier.c.service == later.c.service, earlier.c.id != later.c.id,
+                                                      earlier.c.started_at < later.c.started_at))
+                          .join(ai, ai.c.incident_id == earlier.c.id))
+             .where(later.c.started_at >= lo, later.c.started_at < hi,
+                    sa.or_(ai.c.created_at.is_(None), ai.c.created_at <= later.c.started_at),
+                    sa.or_(ai.c.resolved_at.is_(None), ai.c.resolved_at > later.c.started_at))
+             .group_by(later.c.id).subquery("pairs"))
+    squad = squad_rules.incident_squad(rules, inc)
+    q = (sa.select(inc.c.id, inc.c.service, squad, inc.c.started_at, inc.c.title, pairs.c.open_items,
+                   pairs.c.earlier_incidents)
+         .join(pairs, pairs.c.incident_id == inc.c.id)
+         .where(squad.in_(squads) if squads else sa.true())
+         .order_by(inc.c.started_at, inc.c.id))
     with engine.connect() as conn:
-        found = pd.DataFrame(conn.execute(q).mappings().all())
-    if found.empty:
-        return pd.DataFrame(columns=REPEAT_COLUMNS)
-    if squads:
-        found = found[found["squad"].isin(squads)]
-    joined = lambda s: ", ".join(sorted(set(s)))  # noqa: E731
-    out = (found.groupby(["incident_id", "service", "squad", "started_at", "title"], as_index=False, dropna=False)
-           .agg(open_items=("item_id", joined), earlier_incidents=("earlier_id", joined)))
-    return out.sort_values(["started_at", "incident_id"]).reset_index(drop=True)[REPEAT_COLUMNS]
+        return pd.DataFrame(conn.execute(q).all(), columns=REPEAT_COLUMNS)
 
 
 def headline(cohort_frame: pd.DataFrame, item_frame: pd.DataFrame, repeats: pd.DataFrame) -> dict[str, Any]:
