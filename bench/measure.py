@@ -1,5 +1,5 @@
-"""One measurement in its own process: an ingest, the DuckDB reference read, a page's query set, or the
-capture of the pages' query sets.
+"""One measurement in its own process: an ingest, the refresh of the precomputed figures after it, the DuckDB
+reference read, a page's query set, or the capture of the pages' query sets.
 
 Run as ``python -m bench.measure KIND ...``; prints one JSON object on stdout. Peak memory is the
 process's own high-water mark (``resource.getrusage``), so each measured ingest runs in a fresh process.
@@ -42,6 +42,19 @@ def ingest(url: str, path: str, squads: str) -> dict[str, Any]:
     engine.dispose()
     return {"seconds": seconds, "peak_mb": _peak_mb(), "baseline_mb": before, "format": result.format,
             "read": result.read, "inserted": result.inserted, "updated": result.updated, "rejected": result.rejected}
+
+
+def refresh(url: str, squads: str) -> dict[str, Any]:
+    """What every writer runs after its files are in: the DORA building blocks precomputed (dora_facts)."""
+    from delivery_health import store
+    from delivery_health.metrics import dora_facts
+    from delivery_health.settings import Settings
+
+    engine = store.make_engine(url)
+    before = _peak_mb()
+    done = dora_facts.refresh(engine, Settings(db_url=url, squads_path=squads))
+    engine.dispose()
+    return {"seconds": done.seconds, "rows": done.rows, "peak_mb": _peak_mb(), "baseline_mb": before}
 
 
 def reference(db_path: str, path: str) -> dict[str, Any]:
@@ -198,6 +211,8 @@ def main(argv: list[str]) -> None:
         out = ingest(*args)
     elif kind == "reference":
         out = reference(*args)
+    elif kind == "refresh":
+        out = refresh(*args)
     elif kind == "capture":
         out = capture(*args)
     elif kind == "queries":

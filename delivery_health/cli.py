@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     met.add_argument("--squad", action="append", default=[], help="repeatable; default all squads")
     met.add_argument("--format", choices=["json", "csv", "table"], default="table")
 
+    sub.add_parser("refresh", parents=[common],
+                   help="precompute the DORA figures again (after editing the squad mapping or production environments)")
+
     rep = sub.add_parser("report", parents=[common], help="write the quarterly review pack as HTML or PDF")
     rep.add_argument("--quarter", required=True, help="calendar quarter, e.g. 2026Q3")
     rep.add_argument("--out", required=True, type=Path, help="FILE.html or FILE.pdf: the extension picks the format")
@@ -79,7 +82,28 @@ def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
             print(f"error: {exc}", file=sys.stderr)
             continue
         print(result.summary_line())
+    _refresh_derived(settings)
     return 1 if failed else 0
+
+
+def _refresh_derived(settings: Settings) -> None:
+    """After writing data: precompute what the pages read (nothing when it is already current)."""
+    from delivery_health.metrics import dora_facts
+
+    done = dora_facts.refresh_if_stale(settings.db_url, settings)
+    if done is not None:
+        print(done.summary_line())
+
+
+def _cmd_refresh(args: argparse.Namespace, settings: Settings) -> int:
+    from delivery_health.metrics import dora_facts
+
+    engine = store.make_engine(settings.db_url)
+    if not store.database_exists(engine):
+        print(f"error: no Delivery Health store at {settings.db_url} (run ingest or demo first)", file=sys.stderr)
+        return 2
+    print(dora_facts.refresh(engine, settings).summary_line())
+    return 0
 
 
 def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -91,6 +115,7 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     for line in demo.load_demo(engine, settings, seed=args.seed, as_of=args.as_of, out_dir=args.out):
         print(line)
+    _refresh_derived(settings)
     return 0
 
 
@@ -114,7 +139,10 @@ def _cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
     from delivery_health.sync.run import run_cli
 
-    return run_cli(args, settings)
+    code = run_cli(args, settings)
+    if code == 0:
+        _refresh_derived(settings)
+    return code
 
 
 def _cmd_report(args: argparse.Namespace, settings: Settings) -> int:
@@ -147,5 +175,5 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = Settings.from_env(db_url=args.db, squads_path=args.squads)
     handler = {"ingest": _cmd_ingest, "demo": _cmd_demo, "metrics": _cmd_metrics, "sync": _cmd_sync,
-               "report": _cmd_report}[args.command]
+               "report": _cmd_report, "refresh": _cmd_refresh}[args.command]
     return handler(args, settings)

@@ -238,6 +238,40 @@ sync_state = sa.Table(
     sa.Column("synced_at", sa.DateTime, nullable=False),
 )
 
+# Derived tables, not data: the DORA building blocks (metrics.dora_sql) computed once after an ingest for the
+# configured squads, production environments and attribution window (metrics.dora_facts), so a page reads
+# them instead of recomputing the attribution. ``derived_state`` says what they were computed from; readers
+# compute in the query instead while it does not match. Column for column the live subqueries' columns.
+dora_runs = sa.Table(
+    "dora_runs", metadata,
+    sa.Column("id", sa.String), sa.Column("service", sa.String), sa.Column("squad", sa.String),
+    sa.Column("environment", sa.String), sa.Column("status", sa.String), sa.Column("outcome", sa.String),
+    sa.Column("started_at", sa.DateTime), sa.Column("finished_at", sa.DateTime), sa.Column("run_at", sa.DateTime),
+    sa.Column("commit_sha", sa.String), sa.Column("ref", sa.String), sa.Column("is_rework", sa.Boolean),
+)
+dora_production = sa.Table(
+    "dora_production", metadata,
+    sa.Column("id", sa.String), sa.Column("service", sa.String), sa.Column("squad", sa.String),
+    sa.Column("finished_at", sa.DateTime), sa.Column("commit_sha", sa.String), sa.Column("head_time", sa.DateTime),
+    sa.Column("is_rework", sa.Boolean),
+)
+dora_lead = sa.Table(
+    "dora_lead", metadata,
+    sa.Column("deployment_id", sa.String), sa.Column("service", sa.String), sa.Column("squad", sa.String),
+    sa.Column("finished_at", sa.DateTime), sa.Column("sha", sa.String), sa.Column("committed_at", sa.DateTime),
+    sa.Column("source", sa.String), sa.Column("lead_seconds", sa.Double),
+)
+dora_attribution = sa.Table(
+    "dora_attribution", metadata,
+    sa.Column("incident_id", sa.String), sa.Column("deployment_id", sa.String), sa.Column("attributed_by", sa.String),
+)
+derived_state = sa.Table(
+    "derived_state", metadata, _pk(),  # id = the derived set's name, e.g. "dora"
+    sa.Column("fingerprint", sa.String, nullable=False),  # the settings they were computed for
+    sa.Column("data_version", sa.String, nullable=False),  # the ingest runs they include (``data_version``)
+    sa.Column("built_at", sa.DateTime, nullable=False),
+)
+
 DATA_TABLES: tuple[sa.Table, ...] = (
     work_items, work_item_tags, status_transitions, issue_links, releases, services,
     deployments, commits, incidents, action_items, budget_lines, spend_lines, sows, events,
@@ -316,6 +350,12 @@ def init_db(engine: Engine) -> None:
         have = conn.execute(sa.select(schema_version.c.version)).scalars().all()
         if SCHEMA_VERSION not in have:
             conn.execute(schema_version.insert().values(version=SCHEMA_VERSION, applied_at=utcnow()))
+
+
+def data_version(conn: Connection) -> str:
+    """Changes with every write of data: each goes through an ingest run (files, uploads, syncs)."""
+    n, last = conn.execute(sa.select(sa.func.count(), sa.func.max(ingest_runs.c.finished_at))).one()
+    return f"{n}|{last.isoformat() if last else ''}"
 
 
 def database_exists(engine: Engine) -> bool:

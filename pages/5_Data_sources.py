@@ -5,7 +5,7 @@ import streamlit as st
 from delivery_health import ui
 from delivery_health.ingest import FORMATS
 from delivery_health.ingest.uploads import ingest_uploads
-from delivery_health.metrics import overview
+from delivery_health.metrics import dora_facts, overview
 
 ui.start_page("Data sources", "📥")
 settings = ui.settings()
@@ -26,6 +26,7 @@ else:
         with st.spinner("Loading…"):
             st.session_state["upload_results"] = ingest_uploads(
                 settings.db_url, settings, [(f.name, f.getvalue()) for f in uploaded], fmt=fmt)
+            dora_facts.refresh_if_stale(settings.db_url, settings)
 
     results = st.session_state.get("upload_results")
     if results:

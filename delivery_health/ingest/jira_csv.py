@@ -9,9 +9,11 @@ Dates carry no zone: they are read in ``settings.jira_timezone``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from operator import itemgetter
 from pathlib import Path
+from typing import Any
 
 from delivery_health.ingest import jira_common, parsing
 from delivery_health.ingest.base import Batch, RejectedFile
@@ -63,72 +65,141 @@ class _Columns:
                 return self.header[self.by_name[n][0]]
         return names[0]
 
-    def values(self, row: list[str], *names: str) -> list[str]:
-        """Non-empty cells of every column called one of ``names``, in file order, without repeats."""
-        cells = (row[i].strip() for n in names for i in self.by_name.get(n, ()) if i < len(row))
-        return list(dict.fromkeys(c for c in cells if c))
-
-    def first(self, row: list[str], *names: str) -> str | None:
-        found = self.values(row, *names)
-        return found[0] if found else None
+    def positions(self, *names: str) -> list[int]:
+        """Positions of every column called one of ``names``, names in the given order."""
+        return [i for n in names for i in self.by_name.get(n, ())]
 
 
-def _timestamp(cols: _Columns, row: list[str], n: int, tz: str, *names: str) -> datetime | None:
-    value = cols.first(row, *names)
-    try:
-        return parsing.parse_jira_datetime(value, tz)
-    except ValueError:
-        raise RejectedFile(f"{cols.label(*names)} {value!r} is not a date Jira exports", row=n) from None
+class _Cells:
+    """The records' cells column by column, stripped, each column read once.
+
+    Work is per column, not per cell (1M-issue exports): a field's positions are looked
+    up once and its cells picked by list indexing in C.
+    """
+
+    def __init__(self, cols: _Columns, rows: list[list[str]]):
+        width = len(cols.header)
+        self.cols = cols
+        self.n = len(rows)
+        # A short record (Excel drops trailing empty cells) reads as empty cells.
+        self._rows = [r if len(r) >= width else r + [""] * (width - len(r)) for r in rows]
+        self._columns: dict[int, list[str]] = {}
+
+    def column(self, i: int) -> list[str]:
+        if i not in self._columns:
+            self._columns[i] = list(map(str.strip, map(itemgetter(i), self._rows)))
+        return self._columns[i]
+
+    def first(self, *names: str) -> list[str | None]:
+        """Per record, the first non-empty cell of the columns called one of ``names`` (file order), or None."""
+        positions = self.cols.positions(*names)
+        if not positions:
+            return [None] * self.n
+        found = [c or None for c in self.column(positions[0])]
+        for i in positions[1:]:
+            found = [f if f is not None else (c or None) for f, c in zip(found, self.column(i))]
+        return found
+
+    def values(self, *names: str) -> list[list[str]]:
+        """Per record, the non-empty cells of every column called one of ``names``, in file order, without repeats."""
+        return self.values_at(self.cols.positions(*names))
+
+    def values_at(self, positions: list[int]) -> list[list[str]]:
+        if not positions:
+            return [[] for _ in range(self.n)]
+        if len(positions) == 1:
+            return [[c] if c else [] for c in self.column(positions[0])]
+        return [list(dict.fromkeys(filter(None, t))) if any(t) else []
+                for t in zip(*(self.column(i) for i in positions))]
 
 
-def _day(cols: _Columns, row: list[str], n: int, *names: str) -> date | None:
-    value = cols.first(row, *names)
-    try:
-        return parsing.parse_jira_date(value)
-    except ValueError:
-        raise RejectedFile(f"{cols.label(*names)} {value!r} is not a date Jira exports", row=n) from None
+def _parsed(values: list[str | None], parse: Callable[[str], Any]) -> tuple[list[Any], int | None]:
+    """``parse`` of each value (None stays None) and the index of the first value it refused (or None).
+
+    Each distinct string is parsed once: exports repeat the same timestamps, numbers and dates,
+    and a parse depends only on the string (the zone is fixed for the whole file).
+    """
+    memo: dict[str | None, Any] = {None: None}
+    bad: set[str] = set()
+    for v in set(values):
+        if v is not None:
+            try:
+                memo[v] = parse(v)
+            except ValueError:
+                bad.add(v)
+    if bad:
+        return [], next(i for i, v in enumerate(values) if v in bad)
+    return list(map(memo.__getitem__, values)), None
 
 
-def _story_points(cols: _Columns, row: list[str], n: int) -> float | None:
-    names = ("custom field (story points)", "custom field (story point estimate)")
-    value = cols.first(row, *names)
-    if value is None:
-        return None
+def _story_points(value: str) -> float | None:
     m = _DECIMAL_COMMA.match(value)
-    try:
-        return float(f"{m.group(1)}.{m.group(2)}") if m else parsing.parse_float(value)
-    except ValueError:
-        raise RejectedFile(f"{cols.label(*names)} {value!r} is not a number", row=n) from None
+    return float(f"{m.group(1)}.{m.group(2)}") if m else parsing.parse_float(value)
 
 
-def _issue(cols: _Columns, row: list[str], n: int, tz: str) -> tuple[JiraIssue, str | None]:
-    """One record as a JiraIssue, plus its raw `Parent`/`Parent id` (a numeric issue id) to resolve."""
-    key = cols.first(row, "issue key")
-    if key is None:
-        raise RejectedFile("Issue key '' is empty: every record of a Jira export has one", row=n)
-    created = _timestamp(cols, row, n, tz, "created")
-    if created is None and cols.has("created"):
-        raise RejectedFile(f"{cols.label('created')} '' is empty: Jira always fills it", row=n)
-    links = [JiraLink(link_type, direction, other)
-             for link_type, direction, positions in cols.links
-             for other in dict.fromkeys(row[i].strip() for i in positions if i < len(row) and row[i].strip())]
-    issue = JiraIssue(
-        key=key, issue_id=cols.first(row, "issue id"), project_key=cols.first(row, "project key"),
-        project_name=cols.first(row, "project name"), issue_type=cols.first(row, "issue type"),
-        summary=cols.first(row, "summary"), status=cols.first(row, "status"),
-        status_category=cols.first(row, "status category"),  # absent before ~2021: jira_common infers it
-        priority=cols.first(row, "priority"), resolution=cols.first(row, "resolution"),
-        assignee=cols.first(row, "assignee"), reporter=cols.first(row, "reporter"),
-        team=cols.first(row, "custom field (team)"), created_at=created,
-        updated_at=_timestamp(cols, row, n, tz, "updated"), resolved_at=_timestamp(cols, row, n, tz, "resolved"),
-        due_date=_day(cols, row, n, "due date"), parent_key=cols.first(row, "parent key"),
-        epic_key=cols.first(row, "custom field (epic link)"), story_points=_story_points(cols, row, n),
-        components=cols.values(row, "components"), labels=cols.values(row, "labels"),
-        fix_versions=[JiraVersion(v) for v in cols.values(row, "fix versions")],  # names only in CSV
-        affects_versions=cols.values(row, "affects versions"), sprints=cols.values(row, "sprint"),
-        links=links,
-    )
-    return issue, cols.first(row, "parent id", "parent")
+def _issues(cols: _Columns, records: list[tuple[int, list[str]]], tz: str) -> list[tuple[JiraIssue, str | None]]:
+    """Each record as a JiraIssue, plus its raw `Parent`/`Parent id` (a numeric issue id) to resolve.
+
+    A bad record rejects the file at the first bad record, and within it at the first bad
+    field in this order: key, created, updated, resolved, due date, story points.
+    """
+    numbers = [n for n, _ in records]
+    cells = _Cells(cols, [row for _, row in records])
+    problems: list[tuple[int, int, str]] = []  # (record index, check order, reason)
+
+    def checked(order: int, raw: list[str | None], names: tuple[str, ...], parse: Callable[[str], Any],
+                what: str) -> list[Any]:
+        values, bad = _parsed(raw, parse)
+        if bad is not None:
+            problems.append((bad, order, f"{cols.label(*names)} {raw[bad]!r} is not {what}"))
+            return [None] * cells.n
+        return values
+
+    def parsed(order: int, names: tuple[str, ...], parse: Callable[[str], Any], what: str) -> list[Any]:
+        return checked(order, cells.first(*names), names, parse, what)
+
+    def timestamp(value: str) -> Any:
+        return parsing.parse_jira_datetime(value, tz)
+
+    keys = cells.first("issue key")
+    if None in keys:
+        problems.append((keys.index(None), 0, "Issue key '' is empty: every record of a Jira export has one"))
+    jira_date = "a date Jira exports"
+    raw_created = cells.first("created")
+    created = checked(1, raw_created, ("created",), timestamp, jira_date)
+    if cols.has("created") and None in raw_created:
+        problems.append((raw_created.index(None), 2, f"{cols.label('created')} '' is empty: Jira always fills it"))
+    updated = parsed(3, ("updated",), timestamp, jira_date)
+    resolved = parsed(4, ("resolved",), timestamp, jira_date)
+    due = parsed(5, ("due date",), parsing.parse_jira_date, jira_date)
+    points = parsed(6, ("custom field (story points)", "custom field (story point estimate)"), _story_points,
+                    "a number")
+    if problems:
+        index, _, reason = min(problems)
+        raise RejectedFile(reason, row=numbers[index])
+
+    links: list[list[JiraLink]] = [[] for _ in range(cells.n)]
+    for link_type, direction, positions in cols.links:
+        for row_links, others in zip(links, cells.values_at(positions)):
+            row_links.extend(JiraLink(link_type, direction, other) for other in others)
+    fix_versions = [[JiraVersion(v) for v in names] if names else [] for names in cells.values("fix versions")]
+    columns = {
+        "key": keys, "issue_id": cells.first("issue id"), "project_key": cells.first("project key"),
+        "project_name": cells.first("project name"), "issue_type": cells.first("issue type"),
+        "summary": cells.first("summary"), "status": cells.first("status"),
+        "status_category": cells.first("status category"),  # absent before ~2021: jira_common infers it
+        "priority": cells.first("priority"), "resolution": cells.first("resolution"),
+        "assignee": cells.first("assignee"), "reporter": cells.first("reporter"),
+        "team": cells.first("custom field (team)"), "created_at": created, "updated_at": updated,
+        "resolved_at": resolved, "due_date": due, "parent_key": cells.first("parent key"),
+        "epic_key": cells.first("custom field (epic link)"), "story_points": points,
+        "components": cells.values("components"), "labels": cells.values("labels"),
+        "fix_versions": fix_versions,  # names only in CSV
+        "affects_versions": cells.values("affects versions"), "sprints": cells.values("sprint"), "links": links,
+    }
+    names = list(columns)
+    issues = [JiraIssue(**dict(zip(names, values))) for values in zip(*columns.values())]
+    return list(zip(issues, cells.first("parent id", "parent")))
 
 
 def _resolve_parents(issues: list[tuple[JiraIssue, str | None]]) -> None:
@@ -157,6 +228,8 @@ def _mirror_links(issues: list[JiraIssue]) -> None:
     """
     by_key = {i.key: i for i in issues}
     for issue in issues:
+        if not issue.links:
+            continue
         for link in list(issue.links):
             other = by_key.get(link.other_key)
             if other is None or other is issue:
@@ -175,7 +248,8 @@ def load(path: Path, settings: Settings) -> Batch:
         raise RejectedFile("no 'Issue key' column: not a Jira issue export, or one with localised headers "
                            f"(the header starts {', '.join(header[:6])})", row=1)
     batch = Batch(read=len(records))
-    parsed = [(n, *_issue(cols, row, n, settings.jira_timezone)) for n, row in records]
+    parsed = [(n, issue, parent_ref) for (n, _), (issue, parent_ref)
+              in zip(records, _issues(cols, records, settings.jira_timezone))]
     # The store's identity of an issue is its key (1:1 with Issue id within one export):
     # the last record of a key wins, the earlier ones are reported as skipped.
     last_row = {issue.key: n for n, issue, _ in parsed}

@@ -61,15 +61,18 @@ class DependencyRisk:
         return self.rows.empty
 
 
-def _earliest_release(item: sa.Table, what: str) -> sa.ScalarSelect:
-    """The release date (``what="date"``) or name (``"version"``) of the item's earliest dated fix version."""
-    t, r = store.work_item_tags, store.releases
-    col = r.c.release_date if what == "date" else r.c.version
-    return (sa.select(col)
-            .select_from(t.join(r, r.c.version == t.c.value))
-            .where(t.c.item_key == item.c.id, t.c.kind == "fix_version",
-                   r.c.project_key == item.c.project_key, r.c.release_date.is_not(None))
-            .order_by(r.c.release_date, r.c.version).limit(1).scalar_subquery())
+def _earliest_releases(keys: sa.Select) -> sa.Subquery:
+    """``item_key, release_date, version``: each of ``keys``' issues' earliest dated fix version of its own
+    project. One join over the fix-version tags of those issues only, not a lookup per issue and side."""
+    t, r, wi = store.work_item_tags, store.releases, store.work_items
+    ranked = (sa.select(t.c.item_key, r.c.release_date, r.c.version,
+                        sa.func.row_number().over(partition_by=t.c.item_key,
+                                                  order_by=[r.c.release_date, r.c.version]).label("rn"))
+              .select_from(t.join(wi, wi.c.id == t.c.item_key)
+                           .join(r, sa.and_(r.c.version == t.c.value, r.c.project_key == wi.c.project_key)))
+              .where(t.c.kind == "fix_version", r.c.release_date.is_not(None), t.c.item_key.in_(keys))
+              .subquery("ranked_releases"))
+    return sa.select(ranked.c.item_key, ranked.c.release_date, ranked.c.version).where(ranked.c.rn == 1).subquery()
 
 
 def _open_edges(engine: Engine, settings: Settings, as_of: date) -> pd.DataFrame:
@@ -78,26 +81,33 @@ def _open_edges(engine: Engine, settings: Settings, as_of: date) -> pd.DataFrame
     blocker, blocked = store.work_items.alias("blocker"), store.work_items.alias("blocked")
     not_done = lambda wi: sa.func.coalesce(wi.c.status_category, "") != "Done"  # noqa: E731 - unknown side = open
     stale_before = datetime.combine(as_of - timedelta(days=settings.stale_days - 1), time())
+    edges = (sa.select(links.c.from_key, links.c.to_key)
+             .select_from(links.outerjoin(blocker, blocker.c.id == links.c.from_key)
+                          .outerjoin(blocked, blocked.c.id == links.c.to_key))
+             .where(links.c.is_blocking.is_(True), not_done(blocker), not_done(blocked))
+             .distinct().subquery("open_edges"))
+    ends = sa.union(sa.select(edges.c.from_key), sa.select(edges.c.to_key))
+    need, land = _earliest_releases(ends).alias("need"), _earliest_releases(ends).alias("land")
     q = (sa.select(
-        links.c.from_key.label("blocker_key"), links.c.to_key.label("blocked_key"),
+        edges.c.from_key.label("blocker_key"), edges.c.to_key.label("blocked_key"),
         squads.work_item_squad(rules, blocker).label("blocker_squad"),
         squads.work_item_squad(rules, blocked).label("blocked_squad"),
         blocker.c.status.label("blocker_status"), blocked.c.status.label("blocked_status"),
         blocker.c.summary.label("blocker_summary"), blocked.c.summary.label("blocked_summary"),
-        sa.func.coalesce(blocked.c.due_date, _earliest_release(blocked, "date")).label("need_date"),
-        sa.case((blocked.c.due_date.is_(None), _earliest_release(blocked, "version"))).label("need_release"),
-        sa.func.coalesce(blocker.c.due_date, _earliest_release(blocker, "date")).label("land_date"),
-        sa.case((blocker.c.due_date.is_(None), _earliest_release(blocker, "version"))).label("land_release"),
+        sa.func.coalesce(blocked.c.due_date, need.c.release_date).label("need_date"),
+        sa.case((blocked.c.due_date.is_(None), need.c.version)).label("need_release"),
+        sa.func.coalesce(blocker.c.due_date, land.c.release_date).label("land_date"),
+        sa.case((blocker.c.due_date.is_(None), land.c.version)).label("land_release"),
         blocker.c.updated_at.label("blocker_updated_at"),
         sa.func.coalesce(blocker.c.updated_at < stale_before, False).label("stale"),
     )
-        .select_from(links.outerjoin(blocker, blocker.c.id == links.c.from_key)
-                     .outerjoin(blocked, blocked.c.id == links.c.to_key))
-        .where(links.c.is_blocking.is_(True), not_done(blocker), not_done(blocked))
-        .order_by(links.c.from_key, links.c.to_key))
+        .select_from(edges.outerjoin(blocker, blocker.c.id == edges.c.from_key)
+                     .outerjoin(blocked, blocked.c.id == edges.c.to_key)
+                     .outerjoin(need, need.c.item_key == edges.c.to_key)
+                     .outerjoin(land, land.c.item_key == edges.c.from_key))
+        .order_by(edges.c.from_key, edges.c.to_key))
     with engine.connect() as conn:
-        frame = pd.DataFrame(conn.execute(q).mappings().all())
-    return frame.drop_duplicates(["blocker_key", "blocked_key"]) if not frame.empty else frame
+        return pd.DataFrame(conn.execute(q).mappings().all())
 
 
 def _components(nodes: list[str], blockers_of: dict[str, list[str]]) -> dict[str, int]:

@@ -39,7 +39,7 @@ from sqlalchemy.sql import Subquery
 
 from delivery_health import squads as squad_rules
 from delivery_health import store
-from delivery_health.metrics import dora_sql, dora_tiers
+from delivery_health.metrics import dora_facts, dora_sql, dora_tiers
 from delivery_health.metrics.periods import (  # noqa: F401 - re-exported for pages and tests
     GRAINS, instants, next_period_start, period_bounds, period_start_of, periods)
 from delivery_health.metrics.params import MetricParams, frame_records, json_value
@@ -69,15 +69,15 @@ def _flag(cond: sa.ColumnElement) -> sa.ColumnElement:
     return sa.func.sum(sa.case((cond, 1), else_=0))
 
 
-def _bases(settings: Settings, rules: list[squad_rules.Rule], end_excl: datetime) -> list[tuple[Subquery, Callable]]:
+def _bases(src: dora_sql.DoraSources, rules: list[squad_rules.Rule]) -> list[tuple[Subquery, Callable]]:
     """(subquery with columns ``t`` and ``squad``, measures over it) for each kind of fact."""
-    prod, failed = dora_sql.production(settings, rules, end_excl), dora_sql.failed_deployment_ids(settings, rules)
+    prod, failed = src.production, dora_sql.failed_deployment_ids(src.attribution)
     deps = (sa.select(prod.c.finished_at.label("t"), prod.c.squad, prod.c.is_rework,
                       failed.c.deployment_id.isnot(None).label("failed"))
             .select_from(prod.outerjoin(failed, failed.c.deployment_id == prod.c.id)).subquery())
-    runs = dora_sql.attempts(settings, rules)
-    fails = sa.select(runs.c.at.label("t"), runs.c.squad).where(runs.c.outcome == "failure").subquery()
-    lead = dora_sql.lead_rows(settings, rules, end_excl)
+    runs = src.runs
+    fails = sa.select(runs.c.run_at.label("t"), runs.c.squad).where(runs.c.outcome == "failure").subquery()
+    lead = src.lead
     commits = sa.select(lead.c.finished_at.label("t"), lead.c.squad, lead.c.lead_seconds).subquery()
     inc = dora_sql.incidents_with_recovery(rules)
     incs = sa.select(inc.c.started_at.label("t"), inc.c.squad, inc.c.resolved_at, inc.c.recovery_seconds).subquery()
@@ -133,8 +133,8 @@ def _frame(engine: Engine, settings: Settings, start: date, end: date, by: str |
         return pd.DataFrame(columns=ROW_KEYS + ["commits", "clamped_commits"])
     rules = squad_rules.load_rules(settings.squads_path)
     with engine.connect() as conn:
-        parts = [_aggregate(conn, base, m, by, start, end, selected)
-                 for base, m in _bases(settings, rules, instants(start, end)[1])]
+        src = dora_facts.sources(conn, settings, rules, instants(start, end)[1])
+        parts = [_aggregate(conn, base, m, by, start, end, selected) for base, m in _bases(src, rules)]
     parts = [p for p in parts if not p.empty]
     if not parts:
         return pd.DataFrame(columns=ROW_KEYS + ["commits", "clamped_commits"])

@@ -6,7 +6,8 @@ Each function takes the inclusive window [start, end] and the selected squads (e
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Callable
+from datetime import date, datetime
 
 import pandas as pd
 import sqlalchemy as sa
@@ -15,7 +16,7 @@ from sqlalchemy.sql import Subquery
 
 from delivery_health import squads as squad_rules
 from delivery_health import store
-from delivery_health.metrics import dora_sql
+from delivery_health.metrics import dora_facts, dora_sql
 from delivery_health.metrics.dora import instants
 from delivery_health.settings import Settings
 
@@ -27,10 +28,14 @@ INCIDENT_COLUMNS = ["id", "service", "squad", "severity", "title", "started_at",
                     "recovery_hours", "deployment_id", "attributed_by", "deployment_ref"]
 
 
-def _read(engine: Engine, q: sa.Select, columns: list[str]) -> pd.DataFrame:
+def _read(engine: Engine, settings: Settings, query: Callable[[dora_sql.DoraSources, list[squad_rules.Rule]], sa.Select],
+          before: datetime | None, columns: list[str]) -> pd.DataFrame:
+    """``query(sources, rules)`` as a frame, over the precomputed building blocks when they are current."""
     if not store.database_exists(engine):
         return pd.DataFrame(columns=columns)
+    rules = squad_rules.load_rules(settings.squads_path)
     with engine.connect() as conn:
+        q = query(dora_facts.sources(conn, settings, rules, before), rules)
         return pd.DataFrame(conn.execute(q).all(), columns=columns)
 
 
@@ -48,25 +53,24 @@ def deployments_in_window(engine: Engine, settings: Settings, start: date, end: 
     (outcome failure) or ``not counted`` (cancelled, running, other); ``failed`` = an
     incident is attributed to it; ``commits`` = the commits it includes (lead time).
     """
-    rules = squad_rules.load_rules(settings.squads_path)
-    runs, failed = dora_sql.attempts(settings, rules), dora_sql.failed_deployment_ids(settings, rules)
-    lo, hi = instants(start, end)
-    lead = dora_sql.lead_rows(settings, rules, hi)
-    per_dep = (sa.select(lead.c.deployment_id, sa.func.count().label("commits"))
-               .group_by(lead.c.deployment_id).subquery("per_dep"))
-    counted = sa.case((sa.and_(runs.c.outcome == "success", runs.c.finished_at.isnot(None)), "deployment"),
-                      (runs.c.outcome == "failure", "failed attempt"), else_="not counted")
-    is_dep = counted == "deployment"
-    q = (sa.select(runs.c.id, runs.c.service, runs.c.squad, runs.c.environment, runs.c.status, runs.c.outcome,
-                   counted, runs.c.started_at, runs.c.finished_at, runs.c.commit_sha, runs.c.ref, runs.c.is_rework,
-                   sa.and_(is_dep, failed.c.deployment_id.isnot(None)),
-                   sa.case((is_dep, sa.func.coalesce(failed.c.incidents, 0))),
-                   sa.case((is_dep, sa.func.coalesce(per_dep.c.commits, 0))))
-         .select_from(runs.outerjoin(failed, failed.c.deployment_id == runs.c.id)
-                      .outerjoin(per_dep, per_dep.c.deployment_id == runs.c.id))
-         .where(*_in(runs, "at", start, end, squads))
-         .order_by(runs.c.at.desc(), runs.c.id))
-    out = _read(engine, q, DEPLOYMENT_COLUMNS)
+    def query(src: dora_sql.DoraSources, rules: list[squad_rules.Rule]) -> sa.Select:
+        runs, failed, lead = src.runs, dora_sql.failed_deployment_ids(src.attribution), src.lead
+        per_dep = (sa.select(lead.c.deployment_id, sa.func.count().label("commits"))
+                   .group_by(lead.c.deployment_id).subquery("per_dep"))
+        counted = sa.case((sa.and_(runs.c.outcome == "success", runs.c.finished_at.isnot(None)), "deployment"),
+                          (runs.c.outcome == "failure", "failed attempt"), else_="not counted")
+        is_dep = counted == "deployment"
+        return (sa.select(runs.c.id, runs.c.service, runs.c.squad, runs.c.environment, runs.c.status,
+                          runs.c.outcome, counted, runs.c.started_at, runs.c.finished_at, runs.c.commit_sha, runs.c.ref,
+                          runs.c.is_rework, sa.and_(is_dep, failed.c.deployment_id.isnot(None)),
+                          sa.case((is_dep, sa.func.coalesce(failed.c.incidents, 0))),
+                          sa.case((is_dep, sa.func.coalesce(per_dep.c.commits, 0))))
+                .select_from(runs.outerjoin(failed, failed.c.deployment_id == runs.c.id)
+                             .outerjoin(per_dep, per_dep.c.deployment_id == runs.c.id))
+                .where(*_in(runs, "run_at", start, end, squads))
+                .order_by(runs.c.run_at.desc(), runs.c.id))
+
+    out = _read(engine, settings, query, instants(start, end)[1], DEPLOYMENT_COLUMNS)
     return out.astype({"incidents": "Int64", "commits": "Int64"})
 
 
@@ -77,28 +81,31 @@ def commits_in_window(engine: Engine, settings: Settings, start: date, end: date
     ``lead_time_hours`` is clamped to 0 (``clamped`` True when the raw value was
     negative); ``source`` is ``history`` or ``head commit`` (service without history).
     """
-    rules = squad_rules.load_rules(settings.squads_path)
-    lead = dora_sql.lead_rows(settings, rules, instants(start, end)[1])
-    hours = sa.case((lead.c.lead_seconds < 0, 0.0), else_=lead.c.lead_seconds) / dora_sql.HOUR
-    q = (sa.select(lead.c.sha, lead.c.service, lead.c.squad, lead.c.committed_at, lead.c.deployment_id,
-                   lead.c.finished_at, hours, lead.c.lead_seconds < 0, lead.c.source)
-         .where(*_in(lead, "finished_at", start, end, squads))
-         .order_by(lead.c.finished_at.desc(), lead.c.committed_at.desc(), lead.c.sha))
-    return _read(engine, q, COMMIT_COLUMNS)
+    def query(src: dora_sql.DoraSources, rules: list[squad_rules.Rule]) -> sa.Select:
+        lead = src.lead
+        hours = sa.case((lead.c.lead_seconds < 0, 0.0), else_=lead.c.lead_seconds) / dora_sql.HOUR
+        return (sa.select(lead.c.sha, lead.c.service, lead.c.squad, lead.c.committed_at, lead.c.deployment_id,
+                          lead.c.finished_at, hours, lead.c.lead_seconds < 0, lead.c.source)
+                .where(*_in(lead, "finished_at", start, end, squads))
+                .order_by(lead.c.finished_at.desc(), lead.c.committed_at.desc(), lead.c.sha))
+
+    return _read(engine, settings, query, instants(start, end)[1], COMMIT_COLUMNS)
 
 
 def incidents_in_window(engine: Engine, settings: Settings, start: date, end: date,
                         squads: tuple[str, ...] = ()) -> pd.DataFrame:
     """Incidents started in the window (``INCIDENT_COLUMNS``), with the production deployment they
     are attributed to and how (``id`` | ``sha`` | ``window`` | ``none``); ``status`` open/resolved."""
-    inc = dora_sql.incidents_attributed(settings, squad_rules.load_rules(settings.squads_path))
-    q = (sa.select(inc.c.id, inc.c.service, inc.c.squad, inc.c.severity, inc.c.title, inc.c.started_at,
-                   inc.c.resolved_at, sa.case((inc.c.resolved_at.is_(None), "open"), else_="resolved"),
-                   inc.c.recovery_seconds / dora_sql.HOUR, inc.c.deployment_id, inc.c.attributed_by,
-                   inc.c.deployment_ref)
-         .where(*_in(inc, "started_at", start, end, squads))
-         .order_by(inc.c.started_at.desc(), inc.c.id))
-    return _read(engine, q, INCIDENT_COLUMNS)
+    def query(src: dora_sql.DoraSources, rules: list[squad_rules.Rule]) -> sa.Select:
+        inc = dora_sql.incidents_attributed(src.attribution, rules)
+        return (sa.select(inc.c.id, inc.c.service, inc.c.squad, inc.c.severity, inc.c.title, inc.c.started_at,
+                          inc.c.resolved_at, sa.case((inc.c.resolved_at.is_(None), "open"), else_="resolved"),
+                          inc.c.recovery_seconds / dora_sql.HOUR, inc.c.deployment_id, inc.c.attributed_by,
+                          inc.c.deployment_ref)
+                .where(*_in(inc, "started_at", start, end, squads))
+                .order_by(inc.c.started_at.desc(), inc.c.id))
+
+    return _read(engine, settings, query, None, INCIDENT_COLUMNS)
 
 
 def data_quality(engine: Engine, settings: Settings, start: date, end: date,

@@ -14,10 +14,11 @@ sort (n log n), never a query per row nor a deployments x commits range join.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.sql import Subquery
+from sqlalchemy.sql import FromClause, Subquery
 from sqlalchemy.sql.elements import ColumnElement
 
 from delivery_health import squads, store
@@ -54,15 +55,15 @@ def production(settings: Settings, rules: list[squads.Rule], before: datetime | 
 
 
 def attempts(settings: Settings, rules: list[squads.Rule]) -> Subquery:
-    """Every production-environment run: ``id, service, squad, environment, outcome, started_at, at, ...``.
+    """Every production-environment run: ``id, service, squad, environment, outcome, started_at, run_at, ...``.
 
-    ``at`` is ``finished_at`` (the run's time), falling back to ``started_at`` for a run
+    ``run_at`` is ``finished_at`` (the run's time), falling back to ``started_at`` for a run
     that never reported an end.
     """
     d = store.deployments
     return (sa.select(d.c.id, d.c.service, squads.service_squad(rules, d.c.service, d.c.repository).label("squad"),
                       d.c.environment, d.c.status, d.c.outcome, d.c.started_at, d.c.finished_at,
-                      sa.func.coalesce(d.c.finished_at, d.c.started_at).label("at"),
+                      sa.func.coalesce(d.c.finished_at, d.c.started_at).label("run_at"),
                       d.c.commit_sha, d.c.ref, d.c.is_rework)
             .where(is_production_env(settings, d.c.environment))
             .subquery("runs"))
@@ -192,9 +193,28 @@ def _window_candidates(settings: Settings, prod: Subquery) -> sa.Select:
             .where(latest.c.kind == 1, seconds_between(latest.c.t, numbered.c.finished_at) <= window))
 
 
-def failed_deployment_ids(settings: Settings, rules: list[squads.Rule]) -> Subquery:
-    """``deployment_id, incidents``: production deployments with at least one attributed incident."""
-    a = attribution(settings, rules)
+@dataclass(frozen=True)
+class DoraSources:
+    """The four building blocks the DORA queries read: computed in the query (``live_sources``) or read
+    from the tables ``dora_facts`` precomputed for the configured settings. Same columns either way."""
+
+    runs: FromClause  # ``attempts``
+    production: FromClause  # ``production``
+    lead: FromClause  # ``lead_rows``
+    attribution: FromClause  # ``attribution``
+    precomputed: bool
+
+
+def live_sources(settings: Settings, rules: list[squads.Rule], before: datetime | None = None) -> DoraSources:
+    """The building blocks computed in the query; ``before`` as in ``production`` (an upper bound on the
+    deployments read, which changes none of the rows before it)."""
+    return DoraSources(attempts(settings, rules), production(settings, rules, before),
+                       lead_rows(settings, rules, before), attribution(settings, rules), precomputed=False)
+
+
+def failed_deployment_ids(a: FromClause) -> Subquery:
+    """``deployment_id, incidents``: production deployments with at least one attributed incident
+    (``a``: an ``attribution`` source)."""
     return (sa.select(a.c.deployment_id, sa.func.count().label("incidents"))
             .where(a.c.deployment_id.isnot(None)).group_by(a.c.deployment_id).subquery("failed"))
 
@@ -211,10 +231,11 @@ def incidents_with_recovery(rules: list[squads.Rule]) -> Subquery:
             .subquery("inc"))
 
 
-def incidents_attributed(settings: Settings, rules: list[squads.Rule]) -> Subquery:
-    """Incidents with squad, recovery seconds and attribution: ``id, service, squad, severity, title,
-    started_at, resolved_at, recovery_seconds, deployment_id, attributed_by, deployment_ref``."""
-    i, a = squads.incidents_with_jira(), attribution(settings, rules)
+def incidents_attributed(a: FromClause, rules: list[squads.Rule]) -> Subquery:
+    """Incidents with squad, recovery seconds and attribution (``a``: an ``attribution`` source): ``id,
+    service, squad, severity, title, started_at, resolved_at, recovery_seconds, deployment_id,
+    attributed_by, deployment_ref``."""
+    i = squads.incidents_with_jira()
     return (sa.select(i.c.id, i.c.service, squads.incident_squad(rules, i).label("squad"), i.c.severity, i.c.title,
                       i.c.started_at, i.c.resolved_at, seconds_between(i.c.resolved_at, i.c.started_at).label("recovery_seconds"),
                       a.c.deployment_id, a.c.attributed_by, i.c.deployment_ref)
