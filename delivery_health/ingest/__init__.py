@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +109,23 @@ def write_batch(engine: Engine, path: str, fmt: str, batch: Batch) -> tuple[int,
     return inserted, updated
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while a file is loaded.
+
+    A 1M-issue export is tens of millions of small objects (cells, rows, dicts), none of them in
+    reference cycles; each collection rescans all of them, which made ingest time grow faster than
+    the file (100k -> 1M issues took 14x as long). Reference counting still frees everything.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def ingest_file(engine: Engine, path: str | Path, settings: Settings, fmt: str | None = None,
                 name: str | None = None) -> IngestResult:
     """Parse, then write in one transaction. On any error nothing is written (IngestError).
@@ -113,10 +133,15 @@ def ingest_file(engine: Engine, path: str | Path, settings: Settings, fmt: str |
     ``name`` is how the file is called in messages, the ingest history and the rows' source
     (default: ``path``); in-app uploads pass the uploaded file's own name.
     """
+    with _gc_paused():
+        return _ingest_file(engine, Path(path), settings, fmt, name)
+
+
+def _ingest_file(engine: Engine, path: Path, settings: Settings, fmt: str | None, name: str | None) -> IngestResult:
     t0 = time.perf_counter()
-    path = Path(path)
     label = name or str(path)
     fmt, batch = parse_file(path, settings, fmt, name=name)
+
     def write() -> tuple[int, int]:
         store.init_db(engine)
         return write_batch(engine, label, fmt, batch)
