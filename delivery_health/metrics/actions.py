@@ -24,6 +24,7 @@ from delivery_health import store
 from delivery_health.metrics.params import MetricParams, frame_records
 from delivery_health.metrics.periods import GRAINS, next_period_start, period_start_of
 from delivery_health.metrics.sql_functions import id_list
+from delivery_health.metrics.frames import read_frame
 from delivery_health.settings import Settings
 
 NAME = "actions"
@@ -99,8 +100,8 @@ def cohorts(engine: Engine, settings: Settings, start: date, end: date, as_of: d
         ).group_by(base.c.period_start, *keys)
 
     with engine.connect() as conn:
-        per_squad = pd.DataFrame(conn.execute(stats(base.c.squad)).mappings().all())
-        totals = pd.DataFrame(conn.execute(stats()).mappings().all())
+        per_squad = read_frame(conn, stats(base.c.squad))
+        totals = read_frame(conn, stats())
     if per_squad.empty:
         return pd.DataFrame(columns=COLUMNS)
     totals["squad"] = None
@@ -145,7 +146,7 @@ def items(engine: Engine, settings: Settings, start: date, end: date, as_of: dat
     if squads:
         sel = sel.where(q.c.squad.in_(squads))
     with engine.connect() as conn:
-        frame = pd.DataFrame(conn.execute(sel.order_by(q.c.created_at, q.c.item_id)).mappings().all())
+        frame = read_frame(conn, sel.order_by(q.c.created_at, q.c.item_id))
     if frame.empty:
         return pd.DataFrame(columns=ITEM_COLUMNS)
     for col in ("resolved", "on_time", "overdue"):
@@ -190,7 +191,7 @@ def repeat_incidents(engine: Engine, settings: Settings, start: date, end: date,
          .where(squad.in_(squads) if squads else sa.true())
          .order_by(inc.c.started_at, inc.c.id))
     with engine.connect() as conn:
-        return pd.DataFrame(conn.execute(q).all(), columns=REPEAT_COLUMNS)
+        return read_frame(conn, q, REPEAT_COLUMNS)
 
 
 def headline(cohort_frame: pd.DataFrame, item_frame: pd.DataFrame, repeats: pd.DataFrame) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from sqlalchemy.engine import Engine
 
 from delivery_health import squads, store
 from delivery_health.metrics.params import MetricParams, frame_records
+from delivery_health.metrics.frames import read_frame
 from delivery_health.settings import Settings
 
 NAME = "dependencies"
@@ -107,7 +108,7 @@ def _open_edges(engine: Engine, settings: Settings, as_of: date) -> pd.DataFrame
                      .outerjoin(land, land.c.item_key == edges.c.from_key))
         .order_by(edges.c.from_key, edges.c.to_key))
     with engine.connect() as conn:
-        return pd.DataFrame(conn.execute(q).mappings().all())
+        return read_frame(conn, q)
 
 
 def _components(nodes: list[str], blockers_of: dict[str, list[str]]) -> dict[str, int]:

@@ -43,6 +43,7 @@ from delivery_health.metrics import dora_facts, dora_sql, dora_tiers
 from delivery_health.metrics.periods import (  # noqa: F401 - re-exported for pages and tests
     GRAINS, instants, next_period_start, period_bounds, period_start_of, periods)
 from delivery_health.metrics.params import MetricParams, frame_records, json_value
+from delivery_health.metrics.frames import read_frame
 from delivery_health.settings import Settings
 
 ROW_KEYS = ["period_start", "squad", "deployments", "deployment_days", "deploys_per_week", "failed_attempts",
@@ -115,7 +116,7 @@ def _aggregate(conn: Connection, base: Subquery, measures: Callable, by: str | N
     q = (sa.select(*period, w.c.squad, sa.func.grouping(w.c.squad).label("_total"), sa.func.count().label("_n"),
                    *measures(w))
          .select_from(w).group_by(sets))
-    frame = pd.DataFrame([dict(r) for r in conn.execute(q).mappings().all()])
+    frame = read_frame(conn, q)
     if frame.empty:
         return pd.DataFrame(columns=["period_start", "squad"])
     # The grand total of no rows is still one row: drop it, as a period without facts has no row either.

@@ -18,6 +18,7 @@ from delivery_health import squads as squad_rules
 from delivery_health import store
 from delivery_health.metrics import dora_facts, dora_sql
 from delivery_health.metrics.dora import instants
+from delivery_health.metrics.frames import read_frame
 from delivery_health.settings import Settings
 
 DEPLOYMENT_COLUMNS = ["id", "service", "squad", "environment", "status", "outcome", "counted_as", "started_at",
@@ -36,7 +37,7 @@ def _read(engine: Engine, settings: Settings, query: Callable[[dora_sql.DoraSour
     rules = squad_rules.load_rules(settings.squads_path)
     with engine.connect() as conn:
         q = query(dora_facts.sources(conn, settings, rules, before), rules)
-        return pd.DataFrame(conn.execute(q).all(), columns=columns)
+        return read_frame(conn, q, columns)
 
 
 def _in(sub: Subquery, time_col: str, start: date, end: date, squads: tuple[str, ...]) -> list:

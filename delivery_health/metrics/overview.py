@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from delivery_health import squads, store
+from delivery_health.metrics.frames import read_frame
 from delivery_health.settings import Settings
 
 # (label, table, the column whose span is shown)
@@ -75,7 +76,7 @@ def ingest_history(engine: Engine, settings: Settings) -> pd.DataFrame:
          .join(latest, sa.and_(latest.c.path == r.c.path, latest.c.finished_at == r.c.finished_at))
          .group_by(r.c.format).order_by(r.c.format))
     with engine.connect() as conn:
-        return pd.DataFrame(conn.execute(q).mappings().all(), columns=cols)
+        return read_frame(conn, q, cols)
 
 
 def skipped_rows(engine: Engine, settings: Settings) -> pd.DataFrame:
@@ -126,4 +127,4 @@ def events_in_window(engine: Engine, settings: Settings, start: date, end: date,
     if squads:
         q = q.where(sa.or_(e.c.squad.is_(None), sa.func.lower(e.c.squad).in_([s.lower() for s in squads])))
     with engine.connect() as conn:
-        return pd.DataFrame(conn.execute(q).all(), columns=EVENT_COLUMNS)
+        return read_frame(conn, q, EVENT_COLUMNS)
