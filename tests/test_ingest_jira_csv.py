@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from delivery_health import store
 from delivery_health.ingest import IngestError, ingest_file, jira_csv
 from delivery_health.ingest.base import RejectedFile
-from delivery_health.ingest.parsing import parse_jira_date, parse_jira_datetime
+from delivery_health.ingest.parsing import JiraTimes, parse_jira_date, parse_jira_datetime
 from delivery_health.settings import Settings
 
 from conftest import FIXTURES, SAMPLES
@@ -278,3 +278,72 @@ def test_every_real_sample_loads(settings: Settings, duck) -> None:
         result = ingest_file(duck, path, settings)
         # Every sample holds at least one issue and no duplicate rows.
         assert result.format == "jira-csv" and result.read > 0 and result.rejected == 0, path.name
+
+
+# --- the fast paths give the general parsers' answers ---------------------------------------------
+
+@pytest.mark.parametrize(("text", "tz", "expected"), [
+    ("12/Mar/24 3:45 PM", "Europe/Berlin", datetime(2024, 3, 12, 14, 45)),  # winter time, UTC+1
+    # 27 Oct 2024 2:30 AM happens twice in Berlin; like zoneinfo (fold=0) it is the first, summer one (UTC+2).
+    ("27/Oct/24 2:30 AM", "Europe/Berlin", datetime(2024, 10, 27, 0, 30)),
+    # 31 Mar 2024 2:30 AM does not exist in Berlin; fold=0 reads it with the offset before the jump (UTC+1).
+    ("31/Mar/24 2:30 AM", "Europe/Berlin", datetime(2024, 3, 31, 1, 30)),
+    ("03/Mär/24 9:05 AM", "UTC", datetime(2024, 3, 3, 9, 5)),
+    ("16/02/2017 15:26", "America/New_York", datetime(2017, 2, 16, 20, 26)),  # EST, UTC-5
+    ("12/Mar/24  3:45 PM", "UTC", datetime(2024, 3, 12, 15, 45)),  # two spaces: the general parser's shape
+    ("12/Mar/24, 3:45 PM", "UTC", datetime(2024, 3, 12, 15, 45)),
+    ("12/Mar/24", "UTC", datetime(2024, 3, 12)),  # no time: midnight
+    ("2024-03-12T10:00:00+0000", "Europe/Berlin", datetime(2024, 3, 12, 10, 0)),  # ISO keeps its offset
+])
+def test_jira_times_agree_with_parse_jira_datetime(text: str, tz: str, expected: datetime) -> None:
+    times = JiraTimes(tz)
+    assert times.datetime(text) == parse_jira_datetime(text, tz) == expected
+    assert times.datetime(text) == expected  # the second read comes from the cache: same answer
+
+
+@pytest.mark.parametrize("text", ["31/Foo/24 3:45 PM", "13/Mar/24 13:45 PM", "30/02/2024 10:00", "12/Mar/24 3:60 PM",
+                                  "12/Mar/24 24:00", "yesterday"])
+def test_jira_times_reject_what_parse_jira_datetime_rejects(text: str) -> None:
+    times = JiraTimes("UTC")
+    for _ in range(2):  # a refused value is not cached as a good one
+        with pytest.raises(ValueError):
+            times.datetime(text)
+        with pytest.raises(ValueError):
+            times.date(text)
+
+
+def _jira_file(tmp_path: Path, *records: str) -> Path:
+    path = tmp_path / "export.csv"
+    path.write_text("Issue key,Summary,Created,Updated,Due date\n" + "\n".join(records) + "\n", encoding="utf-8")
+    return path
+
+
+def test_repeated_ambiguous_timestamp_is_read_per_file_zone(settings: Settings, tmp_path: Path) -> None:
+    # The same DST-ambiguous wall time in two records and two fields; each load uses its own zone.
+    path = _jira_file(tmp_path, "A-1,a,27/Oct/24 2:30 AM,27/Oct/24 2:30 AM,27/Oct/24 2:30 AM",
+                      "A-2,b,27/Oct/24 2:30 AM,27/okt./24 2:30 AM,")
+    berlin = _items(jira_csv.load(path, replace(settings, jira_timezone="Europe/Berlin")))
+    utc = _items(jira_csv.load(path, replace(settings, jira_timezone="UTC")))
+    # Berlin: the first 2:30 AM is summer time (UTC+2) -> 00:30 UTC; in UTC it stays 02:30.
+    for key in ("A-1", "A-2"):
+        assert berlin[key]["created_at"] == berlin[key]["updated_at"] == datetime(2024, 10, 27, 0, 30)
+        assert utc[key]["created_at"] == utc[key]["updated_at"] == datetime(2024, 10, 27, 2, 30)
+    assert berlin["A-1"]["due_date"] == utc["A-1"]["due_date"] == date(2024, 10, 27)  # a day, not shifted
+    assert berlin["A-2"]["due_date"] is None
+
+
+@pytest.mark.parametrize(("records", "row", "message"), [
+    # A bad value repeated in later records is reported at its first record (header = 1).
+    (("A-1,a,12/Mar/24 3:45 PM,,", "A-2,b,yesterday,,", "A-3,c,yesterday,,"), 3, "Created 'yesterday'"),
+    # The first bad record wins even when a field checked earlier in a record is bad further down.
+    (("A-1,a,12/Mar/24 3:45 PM,,", "A-2,b,12/Mar/24 3:45 PM,soon,", "A-3,c,never,,"), 3, "Updated 'soon'"),
+    # Within a record: created before updated before due date.
+    (("A-1,a,12/Mar/24 3:45 PM,soon,someday",), 2, "Updated 'soon'"),
+    (("A-1,a,12/Mar/24 3:45 PM,,", "A-2,b,,,someday"), 3, "Created '' is empty"),
+    ((",a,never,,", "A-2,b,never,,"), 2, "Issue key '' is empty"),
+])
+def test_first_bad_record_is_reported(settings: Settings, tmp_path: Path, records: tuple[str, ...], row: int,
+                                      message: str) -> None:
+    with pytest.raises(RejectedFile) as err:
+        jira_csv.load(_jira_file(tmp_path, *records), settings)
+    assert err.value.row == row and message in err.value.reason

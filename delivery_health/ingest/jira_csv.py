@@ -158,20 +158,18 @@ def _issues(cols: _Columns, records: list[tuple[int, list[str]]], tz: str) -> li
     def parsed(order: int, names: tuple[str, ...], parse: Callable[[str], Any], what: str) -> list[Any]:
         return checked(order, cells.first(*names), names, parse, what)
 
-    def timestamp(value: str) -> Any:
-        return parsing.parse_jira_datetime(value, tz)
-
     keys = cells.first("issue key")
     if None in keys:
         problems.append((keys.index(None), 0, "Issue key '' is empty: every record of a Jira export has one"))
     jira_date = "a date Jira exports"
+    times = parsing.JiraTimes(tz)
     raw_created = cells.first("created")
-    created = checked(1, raw_created, ("created",), timestamp, jira_date)
+    created = checked(1, raw_created, ("created",), times.datetime, jira_date)
     if cols.has("created") and None in raw_created:
         problems.append((raw_created.index(None), 2, f"{cols.label('created')} '' is empty: Jira always fills it"))
-    updated = parsed(3, ("updated",), timestamp, jira_date)
-    resolved = parsed(4, ("resolved",), timestamp, jira_date)
-    due = parsed(5, ("due date",), parsing.parse_jira_date, jira_date)
+    updated = parsed(3, ("updated",), times.datetime, jira_date)
+    resolved = parsed(4, ("resolved",), times.datetime, jira_date)
+    due = parsed(5, ("due date",), times.date, jira_date)
     points = parsed(6, ("custom field (story points)", "custom field (story point estimate)"), _story_points,
                     "a number")
     if problems:

@@ -6,7 +6,7 @@ import csv
 import io
 import re
 import unicodedata
-from datetime import date, datetime, timezone
+from datetime import date, datetime, time, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -248,6 +248,91 @@ def parse_jira_date(value: str | None) -> date | None:
         return None
     local = _day_first_local(s)
     return local.date() if local is not None else parse_date(s)
+
+
+# The two halves of the common day-first shape `12/Mar/24 3:45 PM`, each read on its own:
+# together they are exactly `_DAY_FIRST` with a single space between date and time.
+_DATE_PART = re.compile(r"^(\d{1,2})[/.\-]([^\W\d_]+\.?|\d{1,2})[/.\-](\d{4}|\d{2})$")
+_TIME_PART = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s*([AaPp])\.?\s?[Mm]\.?)?$")
+
+
+def _date_part(s: str) -> date | None:
+    """The day of a `12/Mar/24` date part; None when it is not one (or not a valid day)."""
+    m = _DATE_PART.match(s)
+    if not m:
+        return None
+    day, month, year = m.groups()
+    y = int(year)
+    if len(year) == 2:
+        y += 1900 if y >= 69 else 2000
+    try:
+        return date(y, _month(month), int(day))
+    except ValueError:
+        return None
+
+
+def _time_part(s: str) -> time | None:
+    """The time of day of a `3:45 PM` time part (empty: midnight); None when it is not a valid one."""
+    if not s:
+        return time(0, 0)
+    m = _TIME_PART.match(s)
+    if not m:
+        return None
+    hour, minute, second, meridiem = m.groups()
+    h = int(hour)
+    if meridiem:
+        if not 1 <= h <= 12:
+            return None
+        h = h % 12 + (12 if meridiem.lower() == "p" else 0)
+    try:
+        return time(h, int(minute), int(second or 0))
+    except ValueError:
+        return None
+
+
+class JiraTimes:
+    """``parse_jira_datetime`` and ``parse_jira_date`` for the many cells of one file, in zone ``tz``.
+
+    Same results, faster: in the common `12/Mar/24 3:45 PM` shape the date part and the time
+    part are each parsed once per distinct string (a 1M-issue export repeats a few thousand of
+    each) and the zone's offset is subtracted directly. Any other shape, and any value the fast
+    path does not accept, goes through the general parser, which decides (and raises) as before.
+    """
+
+    def __init__(self, tz: str = "UTC"):
+        self.tz = tz
+        self._zone: ZoneInfo | None = None  # looked up on first use, as parse_jira_datetime does
+        self._days: dict[str, date | None] = {}
+        self._times: dict[str, time | None] = {}
+
+    def _local(self, s: str) -> datetime | None:
+        day_s, _, time_s = s.partition(" ")
+        if day_s not in self._days:
+            self._days[day_s] = _date_part(day_s)
+        day = self._days[day_s]
+        if day is None:
+            return None
+        if time_s not in self._times:
+            self._times[time_s] = _time_part(time_s)
+        clock = self._times[time_s]
+        return None if clock is None else datetime.combine(day, clock)
+
+    def datetime(self, value: str | None) -> datetime | None:
+        """As ``parse_jira_datetime(value, tz)``."""
+        s = (value or "").strip()
+        local = self._local(s) if s else None
+        if local is None:
+            return parse_jira_datetime(s, self.tz)
+        if self._zone is None:
+            self._zone = ZoneInfo(self.tz)
+        # What astimezone(utc) does: the wall time minus the zone's offset at it (fold=0).
+        return local - self._zone.utcoffset(local)
+
+    def date(self, value: str | None) -> date | None:
+        """As ``parse_jira_date(value)``."""
+        s = (value or "").strip()
+        local = self._local(s) if s else None
+        return parse_jira_date(s) if local is None else local.date()
 
 
 def read_json(path: Path) -> object:
