@@ -44,6 +44,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from delivery_health import squads as squad_rules
 from delivery_health import store
 from delivery_health.metrics.params import MetricParams, frame_records
+from delivery_health.metrics.frames import read_frame
 from delivery_health.settings import Settings
 
 RUN_RATE_MONTHS = 3  # METRICS.md: "the last 3 complete months"
@@ -123,8 +124,7 @@ def _budget_lines(engine: Engine, settings: Settings, start: date, end: date, sq
          .where(b.c.month >= start, b.c.month <= end, scope_filter(settings, squads, b.c.scope))
          .order_by(b.c.month, b.c.scope, b.c.category, b.c.currency))
     with engine.connect() as conn:
-        rows = conn.execute(q).all()
-    frame = pd.DataFrame(rows, columns=["month", "scope", "category", "amount", "currency", "source_file"])
+        frame = read_frame(conn, q, ["month", "scope", "category", "amount", "currency", "source_file"])
     return frame.astype({"amount": float})
 
 
@@ -135,8 +135,7 @@ def _spend_lines(engine: Engine, settings: Settings, first: date, last: date, sq
          .where(s.c.date >= first, s.c.date <= last, scope_filter(settings, squads, s.c.scope))
          .order_by(s.c.date, s.c.scope, s.c.id))
     with engine.connect() as conn:
-        rows = conn.execute(q).all()
-    frame = pd.DataFrame(rows, columns=SPEND_COLUMNS[:8]).astype({"amount": float})
+        frame = read_frame(conn, q, SPEND_COLUMNS[:8]).astype({"amount": float})
     frame["category"] = frame["category"].fillna(UNCATEGORISED)
     return frame
 
@@ -178,12 +177,13 @@ class _Data:
     def groups(self, keys: list[str]) -> list[tuple[tuple, pd.DataFrame, pd.DataFrame]]:
         """(key values, budget lines, spend lines) per combination of ``keys`` present in either table."""
         present = pd.concat([self.budget[keys], self.spend[keys]]).drop_duplicates()
-        out = []
-        for values in sorted(present.itertuples(index=False, name=None), key=lambda t: [str(v).lower() for v in t]):
-            bm = (self.budget[keys] == list(values)).all(axis=1)
-            sm = (self.spend[keys] == list(values)).all(axis=1)
-            out.append((values, self.budget[bm], self.spend[sm]))
-        return out
+        # One groupby per table, not a mask per combination: a squad rollup has hundreds of combinations.
+        budget_of = {values: lines for values, lines in self.budget.groupby(keys, sort=False)}
+        spend_of = {values: lines for values, lines in self.spend.groupby(keys, sort=False)}
+        no_budget, no_spend = self.budget.iloc[:0], self.spend.iloc[:0]
+        return [(values, budget_of.get(values, no_budget), spend_of.get(values, no_spend))
+                for values in sorted(present.itertuples(index=False, name=None),
+                                     key=lambda t: [str(v).lower() for v in t])]
 
     def figures(self, budget: pd.DataFrame, spend: pd.DataFrame) -> dict[str, Any]:
         total = float(budget["amount"].sum())

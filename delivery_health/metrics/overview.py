@@ -86,8 +86,7 @@ def skipped_rows(engine: Engine, settings: Settings) -> pd.DataFrame:
     if not store.database_exists(engine):
         return pd.DataFrame(columns=cols)
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(s.c.format, s.c.path, s.c.row_ref, s.c.reason).order_by(s.c.path, s.c.id)).all()
-    return pd.DataFrame(rows, columns=cols)
+        return read_frame(conn, sa.select(s.c.format, s.c.path, s.c.row_ref, s.c.reason).order_by(s.c.path, s.c.id), cols)
 
 
 def squad_names(engine: Engine, settings: Settings) -> list[str]:
