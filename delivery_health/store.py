@@ -12,6 +12,7 @@ import uuid
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, timezone
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -416,7 +417,11 @@ def _drop_key_relation(conn: Connection, rel: sa.TableClause) -> None:
 
 
 def _existing(conn: Connection, table: sa.Table, ids: list[str]) -> dict[str, tuple]:
-    """Stored rows (normalised tuples) of the given ids."""
+    """Stored rows (as returned, not normalised) of the given ids."""
+    # An empty table (a first load): nothing to look up. `.all()`, not `.first()`: DuckDB refuses
+    # further work on a connection whose last result was not read to the end.
+    if not conn.execute(sa.select(table.c.id).limit(1)).all():
+        return {}
     if len(ids) <= 200:  # few ids: a plain IN list is cheapest
         rows = conn.execute(sa.select(table).where(table.c.id.in_(ids))).all() if ids else []
     else:
@@ -425,7 +430,20 @@ def _existing(conn: Connection, table: sa.Table, ids: list[str]) -> dict[str, tu
             rows = conn.execute(sa.select(table).where(table.c.id.in_(sa.select(rel.c.key)))).all()
         finally:
             _drop_key_relation(conn, rel)
-    return {row[0]: tuple(_normalise(v) for v in row) for row in rows}
+    return {row[0]: tuple(row) for row in rows}
+
+
+def _same(new: tuple, old: tuple) -> bool:
+    """Equal after ``_normalise``; plain equality first, as it implies that and is far cheaper."""
+    return new == old or tuple(map(_normalise, new)) == tuple(map(_normalise, old))
+
+
+def _column(rows: list[dict[str, Any]], name: str) -> list[Any]:
+    """The ``name`` value of every row (None where a row lacks it), picked in C when all rows have it."""
+    try:
+        return list(map(itemgetter(name), rows))
+    except KeyError:
+        return [r.get(name) for r in rows]
 
 
 PROVENANCE_COLUMNS = ("source", "source_file")
@@ -443,18 +461,25 @@ def upsert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> tup
         return 0, 0
     cols = [c.name for c in table.columns]
     compared = [n for n, c in enumerate(cols) if c not in PROVENANCE_COLUMNS]
-    by_id: dict[str, dict[str, Any]] = {}
-    for r in rows:
-        by_id[r["id"]] = r
+    by_id = dict(zip(_column(rows, "id"), rows))  # the last row of an id wins
     existing = _existing(conn, table, list(by_id))
     if not existing:
         new_rows, changed = list(by_id.values()), []
     else:
         new_rows, changed = [], []
+        stored = itemgetter(*compared)  # every table has an id and at least one other compared column
+        names = [cols[n] for n in compared]
+        given = itemgetter(*names)
         for i, r in by_id.items():
-            if i not in existing:
+            old = existing.get(i)
+            if old is None:
                 new_rows.append(r)
-            elif tuple(_normalise(r.get(cols[n])) for n in compared) != tuple(existing[i][n] for n in compared):
+                continue
+            try:
+                values = given(r)
+            except KeyError:  # a row without some columns: those are NULL
+                values = tuple(r.get(c) for c in names)
+            if not _same(values, stored(old)):
                 changed.append(r)
     for chunk in _chunks([r["id"] for r in changed], 5000):
         conn.execute(table.delete().where(table.c.id.in_(chunk)))
@@ -521,7 +546,7 @@ def bulk_insert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -
     if conn.dialect.name == "duckdb" and len(rows) > 200:
         import pandas as pd
 
-        frame = pd.DataFrame({c: pd.Series([r.get(c) for r in rows], dtype=object) for c in cols})
+        frame = pd.DataFrame({c: pd.Series(_column(rows, c), dtype=object) for c in cols})
         raw = conn.connection.driver_connection
         name = f"_bulk_{table.name}"
         raw.register(name, frame)
