@@ -13,6 +13,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +122,8 @@ def queries(url: str, squads: str, sets_file: str, page: str, repeats: int, budg
     """A page's query set, as the app runs it: cold, warm uncached, and warm through the cache.
 
     Cold: the first pass through ``ui.cached`` in this new process (empty cache, new engine), as a page's first
-    view after the server starts. Warm: the same calls repeated directly (no cache): ``repeats`` passes, fewer
+    view after the server starts. Warm: the same calls repeated directly (no cache, connections as the app
+    makes them): ``repeats`` passes, fewer
     (at least 1) once they have taken ``budget_s`` seconds. Cached: passes through ``ui.cached`` again, which
     must all be cache hits.
     """
@@ -152,14 +154,23 @@ def queries(url: str, squads: str, sets_file: str, page: str, repeats: int, budg
         ui.cached(func, overrides=overrides, **kwargs)
         per[name] = {"cold": time.perf_counter() - t, "warm": []}
     cold = time.perf_counter() - t0
-    engine = store.make_engine(url, read_only=url.startswith("duckdb"))
+    # Connections as the app makes them (ui._call): on DuckDB one per call, the file kept open between calls.
+    if store.duckdb_file(url) is not None:
+        from delivery_health.readers import SharedReadOnly
+
+        reader = SharedReadOnly(url, base.keep_open_seconds)
+        call_engine = reader.engine
+    else:
+        pooled = store.make_engine(url)
+        call_engine = lambda: nullcontext(pooled)  # noqa: E731
     totals: list[float] = []
     t_warm = time.perf_counter()
     while len(totals) < repeats and (not totals or time.perf_counter() - t_warm < budget_s):
         t_set = time.perf_counter()
         for name, func, overrides, kwargs in calls:
             t = time.perf_counter()
-            func(engine, replace(base, **overrides), **kwargs)
+            with call_engine() as engine:
+                func(engine, replace(base, **overrides), **kwargs)
             per[name]["warm"].append(time.perf_counter() - t)
         totals.append(time.perf_counter() - t_set)
     for m in per.values():

@@ -54,6 +54,11 @@ class Settings:
     sow_ending_days: int = field(default=60, metadata=_meta(
         "DELIVERY_HEALTH_SOW_ENDING_DAYS", "A vendor SOW is flagged when it ends within this many days of the as-of date."))
 
+    keep_open_seconds: float = field(default=2.0, metadata=_meta(
+        "DELIVERY_HEALTH_KEEP_OPEN_SECONDS",
+        "The app keeps a DuckDB file open this long after its last query (reopening costs tens of ms at 1M issues); "
+        "an ingest from another process waits at most this long for it. 0: closed after every query."))
+
     allowed_emails: tuple[str, ...] = field(default=(), metadata=_meta(
         "DELIVERY_HEALTH_ALLOWED_EMAILS", "Hosted mode: email addresses allowed in after the OIDC login (with `[auth]` in secrets)."))
     allowed_domains: tuple[str, ...] = field(default=(), metadata=_meta(

@@ -21,6 +21,7 @@ from streamlit.errors import StreamlitPageNotFoundError
 from sqlalchemy.engine import Engine
 
 from delivery_health import store
+from delivery_health.readers import SharedReadOnly
 from delivery_health.settings import Settings
 
 
@@ -120,16 +121,26 @@ def _cached_call(func_path: str, kwargs: tuple, version: tuple, overrides: tuple
 
 
 def _call(func: Callable[..., Any], s: Settings, kwargs: dict[str, Any]) -> Any:
-    """``func`` on one read-only DuckDB connection, closed when it returns (the file stays free for an
-    ingest between calls); other engines use the shared pooled engine."""
+    """``func`` on its own read-only DuckDB connection, closed when it returns (``readers.SharedReadOnly`` keeps
+    the file open between a page's calls, and frees it for an ingest when idle); other engines use the
+    shared pooled engine."""
     engine()  # creates the schema of a fresh install once
     if store.duckdb_file(s.db_url) is None:
         return func(engine(), s, **kwargs)
-    call_engine = store.make_engine(s.db_url, read_only=True, single_connection=True)
-    try:
+    with _reader(s.db_url, s.keep_open_seconds).engine() as call_engine:
         return func(call_engine, s, **kwargs)
-    finally:
-        call_engine.dispose()
+
+
+@st.cache_resource(show_spinner=False)
+def _reader(url: str, keep_open_seconds: float) -> SharedReadOnly:
+    return SharedReadOnly(url, keep_open_seconds)
+
+
+def release_reader() -> None:
+    """Before this process writes the DuckDB file (uploads): close the connection kept open for reading."""
+    s = settings()
+    if store.duckdb_file(s.db_url) is not None:
+        _reader(s.db_url, s.keep_open_seconds).close_if_idle()
 
 
 def cached(func: Callable[..., Any], overrides: dict[str, Any] | None = None, **kwargs: Any) -> Any:
@@ -152,7 +163,9 @@ def download_csv(frame: pd.DataFrame, name: str, label: str = "Download CSV") ->
     if filters is not None:
         stem, _, ext = name.rpartition(".")
         name = f"{stem}__{filters.slug}.{ext}"
-    st.download_button(label, safe_csv(frame), file_name=name, mime="text/csv", key=f"download_{name}_{label}")
+    # Built on the click, not on every run: a drill-down's CSV at 1M issues is tens of MB.
+    st.download_button(label, lambda: safe_csv(frame), file_name=name, mime="text/csv",
+                       key=f"download_{name}_{label}", on_click="ignore")
 
 
 def sources_and_skipped_rows(history: pd.DataFrame) -> None:

@@ -24,6 +24,7 @@ else:
                        help="Leave on 'Detect from content' unless a file is recognised as the wrong format.")
     if st.button("Ingest", type="primary", disabled=not uploaded, key="ingest"):
         with st.spinner("Loading…"):
+            ui.release_reader()
             st.session_state["upload_results"] = ingest_uploads(
                 settings.db_url, settings, [(f.name, f.getvalue()) for f in uploaded], fmt=fmt)
             dora_facts.refresh_if_stale(settings.db_url, settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -17,6 +18,10 @@ from delivery_health.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SAMPLES = ROOT.parent / "shared" / "samples"
+# Tests write a DuckDB file right after a page read it, in this process or a served app's: the app's file
+# must not stay open between queries here (DuckDB refuses a writer meanwhile). tests/test_readers.py
+# covers keeping it open.
+os.environ.setdefault("DELIVERY_HEALTH_KEEP_OPEN_SECONDS", "0")
 
 
 @pytest.fixture(scope="session")

@@ -29,9 +29,10 @@ import pytest
 
 from delivery_health import store
 from delivery_health.ingest import ingest_file
-from delivery_health.metrics import dora, dora_drill, dora_tiers
+from delivery_health.metrics import dora, dora_drill, dora_facts, dora_tiers
 from delivery_health.metrics.params import MetricParams
 from delivery_health.settings import Settings
+from delivery_health.squads import load_rules
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "dora"
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,12 +44,18 @@ S2 = "csv:search|prod|2024-01-09T09:50:00"
 S3 = "csv:search|prod|2024-01-15T09:50:00"
 
 
-@pytest.fixture
-def loaded(db_url: str) -> tuple:
+@pytest.fixture(params=["computed in the query", "precomputed"])
+def loaded(db_url: str, request: pytest.FixtureRequest) -> tuple:
+    """The fixture loaded; every test runs twice: on the building blocks computed in each query, and on the
+    tables ``dora_facts.refresh`` precomputes (what the pages read after an ingest)."""
     settings = Settings(db_url=db_url, squads_path=str(FIX / "squads.csv"))
     engine = store.make_engine(db_url)
     for name in ("deployments.csv", "commits.csv", "incidents.csv"):
         ingest_file(engine, FIX / name, settings)
+    if request.param == "precomputed":
+        dora_facts.refresh(engine, settings)
+    with engine.connect() as conn:
+        assert dora_facts.is_current(conn, settings, load_rules(settings.squads_path)) == (request.param == "precomputed")
     yield engine, settings
     engine.dispose()
 

@@ -54,9 +54,13 @@ def deployments_in_window(engine: Engine, settings: Settings, start: date, end: 
     (outcome failure) or ``not counted`` (cancelled, running, other); ``failed`` = an
     incident is attributed to it; ``commits`` = the commits it includes (lead time).
     """
+    lo, hi = instants(start, end)
+
     def query(src: dora_sql.DoraSources, rules: list[squad_rules.Rule]) -> sa.Select:
         runs, failed, lead = src.runs, dora_sql.failed_deployment_ids(src.attribution), src.lead
+        # A deployment's commits carry its finished_at: counting only the window's is the same count.
         per_dep = (sa.select(lead.c.deployment_id, sa.func.count().label("commits"))
+                   .where(lead.c.finished_at >= lo, lead.c.finished_at < hi)
                    .group_by(lead.c.deployment_id).subquery("per_dep"))
         counted = sa.case((sa.and_(runs.c.outcome == "success", runs.c.finished_at.isnot(None)), "deployment"),
                           (runs.c.outcome == "failure", "failed attempt"), else_="not counted")
@@ -71,7 +75,7 @@ def deployments_in_window(engine: Engine, settings: Settings, start: date, end: 
                 .where(*_in(runs, "run_at", start, end, squads))
                 .order_by(runs.c.run_at.desc(), runs.c.id))
 
-    out = _read(engine, settings, query, instants(start, end)[1], DEPLOYMENT_COLUMNS)
+    out = _read(engine, settings, query, hi, DEPLOYMENT_COLUMNS)
     return out.astype({"incidents": "Int64", "commits": "Int64"})
 
 

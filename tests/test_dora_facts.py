@@ -1,0 +1,110 @@
+"""The precomputed DORA building blocks (dora_facts) are read only while they answer the question asked.
+
+Fixture: tests/fixtures/dora (see test_metrics_dora.py). Its squads file maps payments-api -> payments and
+search -> discovery; legacy-batch is unassigned. January 2024 holds 8 production deployments.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from delivery_health import store
+from delivery_health.ingest import ingest_file
+from delivery_health.metrics import dora, dora_facts
+from delivery_health.settings import Settings
+from delivery_health.squads import load_rules
+from tests.conftest import ROOT
+
+FIX = Path(__file__).resolve().parent / "fixtures" / "dora"
+JAN = (date(2024, 1, 1), date(2024, 1, 28))
+
+
+@pytest.fixture
+def refreshed(db_url: str, tmp_path: Path) -> tuple:
+    squads = tmp_path / "squads.csv"
+    shutil.copy(FIX / "squads.csv", squads)
+    settings = Settings(db_url=db_url, squads_path=str(squads))
+    engine = store.make_engine(db_url)
+    for name in ("deployments.csv", "commits.csv", "incidents.csv"):
+        ingest_file(engine, FIX / name, settings)
+    done = dora_facts.refresh(engine, settings)
+    # 11 production-environment runs (P0..P3, P5..P7, S1..S3, L1; P4 is staging), 9 of them successful
+    # deployments (P2 failed, P3 cancelled); 5 incidents.
+    assert (done.rows["runs"], done.rows["production"], done.rows["attribution"]) == (11, 9, 5)
+    yield engine, settings
+    engine.dispose()
+
+
+def _current(engine, settings: Settings) -> bool:
+    with engine.connect() as conn:
+        return dora_facts.is_current(conn, settings, load_rules(settings.squads_path))
+
+
+def _squads(engine, settings: Settings) -> dict:
+    total = dora.dora_window(engine, settings, *JAN)
+    return dict(zip(total["squad"].fillna("all"), total["deployments"]))
+
+
+def test_read_while_current_and_identical_to_computing_in_the_query(refreshed) -> None:
+    engine, settings = refreshed
+    assert _current(engine, settings)
+    pre = dora.dora_trends(engine, settings, *JAN, by="week")
+    with engine.begin() as conn:  # what the query would compute: the tables emptied are not read any more
+        conn.execute(store.derived_state.delete())
+    assert not _current(engine, settings)
+    live = dora.dora_trends(engine, settings, *JAN, by="week")
+    assert pre.equals(live)
+    # January: P1, P5, P6, P7 (payments), S1, S2, S3 (discovery), L1 (unassigned).
+    assert _squads(engine, settings) == {"payments": 4, "discovery": 3, "unassigned": 1, "all": 8}
+
+
+def test_other_production_environments_are_computed_in_the_query(refreshed) -> None:
+    engine, settings = refreshed
+    staging = replace(settings, production_environments=("production", "prod", "staging"))
+    assert not _current(engine, staging)
+    # P4 (payments-api, staging, 01-03) now counts: payments 4 -> 5 deployments in January.
+    assert _squads(engine, settings)["payments"] == 4 and _squads(engine, staging)["payments"] == 5
+
+
+def test_an_edited_squad_mapping_is_computed_in_the_query(refreshed) -> None:
+    engine, settings = refreshed
+    with open(settings.squads_path, "a", encoding="utf-8") as fh:
+        fh.write("batch,service,legacy-*\n")
+    assert not _current(engine, settings)
+    assert _squads(engine, settings).get("batch") == 1 and "unassigned" not in _squads(engine, settings)
+
+
+def test_a_new_ingest_makes_them_stale_until_refreshed(refreshed, tmp_path: Path) -> None:
+    engine, settings = refreshed
+    extra = tmp_path / "more.csv"
+    extra.write_text("service,environment,status,started_at,finished_at,commit_sha,commit_time,ref,is_rework\n"
+                     "search,prod,success,2024-01-20T09:00:00Z,2024-01-20T09:10:00Z,s9sha,2024-01-20T08:00:00Z,"
+                     "main,false\n",
+                     encoding="utf-8")
+    ingest_file(engine, extra, settings)
+    assert not _current(engine, settings)
+    assert _squads(engine, settings)["discovery"] == 4  # S1, S2, S3 and the new one
+    assert dora_facts.refresh_if_stale(engine, settings) is not None
+    assert _current(engine, settings) and _squads(engine, settings)["discovery"] == 4
+    assert dora_facts.refresh_if_stale(engine, settings) is None  # current: nothing to do
+
+
+def test_cli_ingest_precomputes_and_refresh_recomputes(tmp_path: Path) -> None:
+    url = f"duckdb:///{tmp_path / 'cli.duckdb'}"
+    run = lambda *args: subprocess.run([sys.executable, "-m", "delivery_health", *args, "--db", url,  # noqa: E731
+                                        "--squads", str(FIX / "squads.csv")],
+                                       cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    out = run("ingest", str(FIX / "deployments.csv"), str(FIX / "commits.csv"), str(FIX / "incidents.csv"))
+    assert "precomputed DORA building blocks" in out and "9 production" in out
+    engine = store.make_engine(url)
+    settings = Settings(db_url=url, squads_path=str(FIX / "squads.csv"))
+    assert _current(engine, settings)
+    engine.dispose()
+    assert "9 production" in run("refresh")
