@@ -116,9 +116,17 @@ def add_issues(batch: Batch, issues: list[JiraIssue], settings: Settings, source
     action_labels = {label.lower() for label in settings.action_item_labels}
     incident_keys = {i.key for i in issues if (i.issue_type or "").lower() in incident_types}
     src = {"source": source, "source_file": source_file}
+    # Rows are appended to the tables' lists directly (a 1M-issue export makes millions of rows);
+    # a table that gets no row is not added to the batch, as with Batch.add.
+    tables = ("work_items", "work_item_tags", "status_transitions", "releases", "issue_links", "incidents",
+              "action_items")
+    new_tables = [t for t in tables if t not in batch.rows]
+    items, tag_rows, transitions, releases, links, incidents, actions = (batch.rows.setdefault(t, []) for t in tables)
+    edges: dict[tuple[str, str | None, str], tuple[bool, bool]] = {}  # (type, phrase, direction) -> (this first, blocking)
     for issue in issues:
-        batch.add("work_items", {
-            "id": issue.key, "issue_id": issue.issue_id, "project_key": issue.project_key,
+        key = issue.key
+        items.append({
+            "id": key, "issue_id": issue.issue_id, "project_key": issue.project_key,
             "project_name": issue.project_name, "issue_type": issue.issue_type, "summary": issue.summary,
             "status": issue.status, "status_category": status_category(issue), "priority": issue.priority,
             "resolution": issue.resolution, "assignee": issue.assignee, "reporter": issue.reporter,
@@ -126,40 +134,55 @@ def add_issues(batch: Batch, issues: list[JiraIssue], settings: Settings, source
             "resolved_at": issue.resolved_at, "due_date": issue.due_date, "parent_key": issue.parent_key,
             "epic_key": issue.epic_key, "story_points": issue.story_points, **src,
         })
-        tags = [("component", v) for v in issue.components] + [("label", v) for v in issue.labels]
-        tags += [("fix_version", v.name) for v in issue.fix_versions]
-        tags += [("affects_version", v) for v in issue.affects_versions] + [("sprint", v) for v in issue.sprints]
-        for kind, value in dict.fromkeys(tags):
-            batch.add("work_item_tags", {"id": f"{issue.key}|{kind}|{value}", "item_key": issue.key, "kind": kind, "value": value})
+        tags = [("component", v) for v in issue.components]
+        if issue.labels:
+            tags += [("label", v) for v in issue.labels]
+        if issue.fix_versions:
+            tags += [("fix_version", v.name) for v in issue.fix_versions]
+        if issue.affects_versions:
+            tags += [("affects_version", v) for v in issue.affects_versions]
+        if issue.sprints:
+            tags += [("sprint", v) for v in issue.sprints]
+        for kind, value in (dict.fromkeys(tags) if len(tags) > 1 else tags):
+            tag_rows.append({"id": f"{key}|{kind}|{value}", "item_key": key, "kind": kind, "value": value})
         for t in issue.transitions:
-            batch.add("status_transitions", {
-                "id": f"{issue.key}|{t.changed_at.isoformat()}|{t.to_status}", "item_key": issue.key,
+            transitions.append({
+                "id": f"{key}|{t.changed_at.isoformat()}|{t.to_status}", "item_key": key,
                 "changed_at": t.changed_at, "from_status": t.from_status, "to_status": t.to_status, "author": t.author,
             })
         for v in issue.fix_versions:
             if v.release_date is not None or v.released is not None:
-                batch.add("releases", release_row(issue.project_key, v, source, source_file))
+                releases.append(release_row(issue.project_key, v, source, source_file))
         linked_incidents = []
         for link in issue.links:
-            a, b, blocking = link_edge(issue.key, link)
-            batch.add("issue_links", {"id": f"{a}|{link.link_type}|{b}", "from_key": a, "to_key": b,
-                                      "link_type": link.link_type, "is_blocking": blocking, **src})
+            kind = (link.link_type, link.outward_phrase, link.direction)
+            if kind not in edges:  # link_edge depends only on these, not on the keys
+                a, _, blocking = link_edge("this", JiraLink(link.link_type, link.direction, "other", link.outward_phrase))
+                edges[kind] = (a == "this", blocking)
+            this_first, blocking = edges[kind]
+            a, b = (key, link.other_key) if this_first else (link.other_key, key)
+            links.append({"id": f"{a}|{link.link_type}|{b}", "from_key": a, "to_key": b,
+                          "link_type": link.link_type, "is_blocking": blocking, **src})
             if link.other_key in incident_keys:
                 linked_incidents.append(link.other_key)
-        if issue.key in incident_keys:
-            batch.add("incidents", {
-                "id": issue.key, "service": issue.components[0] if issue.components else None,
+        if key in incident_keys:
+            incidents.append({
+                "id": key, "service": issue.components[0] if issue.components else None,
                 "severity": issue.priority, "title": issue.summary, "status": issue.status,
                 "started_at": issue.created_at, "resolved_at": issue.resolved_at, "deployment_ref": None,
-                "jira_key": issue.key, **src,
+                "jira_key": key, **src,
             })
-        elif linked_incidents or action_labels & {label.lower() for label in issue.labels}:
-            batch.add("action_items", {
-                "id": issue.key, "incident_id": linked_incidents[0] if linked_incidents else None, "squad": None,
+        elif linked_incidents or (action_labels and issue.labels
+                                  and action_labels & {label.lower() for label in issue.labels}):
+            actions.append({
+                "id": key, "incident_id": linked_incidents[0] if linked_incidents else None, "squad": None,
                 "title": issue.summary, "owner": issue.assignee, "status": issue.status,
                 "created_at": issue.created_at, "due_date": issue.due_date, "resolved_at": issue.resolved_at,
-                "jira_key": issue.key, **src,
+                "jira_key": key, **src,
             })
+    for t in new_tables:
+        if not batch.rows[t]:
+            del batch.rows[t]
     keys = [i.key for i in issues]
     batch.owned["work_item_tags"] = ("item_key", keys)
     batch.owned["status_transitions"] = ("item_key", [i.key for i in issues if i.transitions])

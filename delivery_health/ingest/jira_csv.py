@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -195,8 +195,9 @@ def _issues(cols: _Columns, records: list[tuple[int, list[str]]], tz: str) -> li
         "fix_versions": fix_versions,  # names only in CSV
         "affects_versions": cells.values("affects versions"), "sprints": cells.values("sprint"), "links": links,
     }
-    names = list(columns)
-    issues = [JiraIssue(**dict(zip(names, values))) for values in zip(*columns.values())]
+    # Positional arguments in the dataclass's field order (the fields after these keep their defaults).
+    in_order = [columns[f.name] for f in fields(JiraIssue)[:len(columns)]]
+    issues = list(map(JiraIssue, *in_order))
     return list(zip(issues, cells.first("parent id", "parent")))
 
 
