@@ -354,8 +354,11 @@ def init_db(engine: Engine) -> None:
 
 
 def data_version(conn: Connection) -> str:
-    """Changes with every write of data: each goes through an ingest run (files, uploads, syncs)."""
-    n, last = conn.execute(sa.select(sa.func.count(), sa.func.max(ingest_runs.c.finished_at))).one()
+    """Changes with every write of data: each goes through an ingest run (files, uploads, syncs); a run that
+    inserted and updated nothing (the same export again) changes nothing."""
+    r = ingest_runs
+    n, last = conn.execute(sa.select(sa.func.count(), sa.func.max(r.c.finished_at))
+                           .where(r.c.inserted + r.c.updated > 0)).one()
     return f"{n}|{last.isoformat() if last else ''}"
 
 

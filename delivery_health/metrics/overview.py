@@ -39,7 +39,8 @@ def last_ingest_marker(engine: Engine) -> str:
     if not store.database_exists(engine):
         return ""
     with engine.connect() as conn:
-        return store.data_version(conn)
+        n, last = conn.execute(sa.select(sa.func.count(), sa.func.max(store.ingest_runs.c.finished_at))).one()
+    return f"{n}|{last}"
 
 
 def data_inventory(engine: Engine, settings: Settings) -> pd.DataFrame:
