@@ -7,6 +7,7 @@ import importlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from operator import itemgetter
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,7 +96,7 @@ def write_batch(engine: Engine, path: str, fmt: str, batch: Batch) -> tuple[int,
             rows = batch.rows.get(table.name, [])
             if table.name in batch.owned:
                 owner_col, owners = batch.owned[table.name]
-                updated += store.delete_missing(conn, table, owner_col, owners, {r["id"] for r in rows})
+                updated += store.delete_missing(conn, table, owner_col, owners, set(map(itemgetter("id"), rows)))
             i, u = store.upsert(conn, table, rows)
             inserted, updated = inserted + i, updated + u
         conn.execute(store.ingest_runs.insert().values(

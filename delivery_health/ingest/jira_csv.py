@@ -247,17 +247,20 @@ def load(path: Path, settings: Settings) -> Batch:
         raise RejectedFile("no 'Issue key' column: not a Jira issue export, or one with localised headers "
                            f"(the header starts {', '.join(header[:6])})", row=1)
     batch = Batch(read=len(records))
-    parsed = [(n, issue, parent_ref) for (n, _), (issue, parent_ref)
-              in zip(records, _issues(cols, records, settings.jira_timezone))]
+    numbers = [n for n, _ in records]
+    parsed = _issues(cols, records, settings.jira_timezone)
+    del records  # the cells are in the issues now: free the records before the rows are built
     # The store's identity of an issue is its key (1:1 with Issue id within one export):
     # the last record of a key wins, the earlier ones are reported as skipped.
-    last_row = {issue.key: n for n, issue, _ in parsed}
-    kept = []
-    for n, issue, parent_ref in parsed:
-        if last_row[issue.key] != n:
-            batch.skip(n, f"duplicate of row {last_row[issue.key]} ({issue.key})")
-        else:
-            kept.append((issue, parent_ref))
+    last_row = dict(zip((issue.key for issue, _ in parsed), numbers))
+    kept = parsed
+    if len(last_row) < len(parsed):
+        kept = []
+        for n, (issue, parent_ref) in zip(numbers, parsed):
+            if last_row[issue.key] != n:
+                batch.skip(n, f"duplicate of row {last_row[issue.key]} ({issue.key})")
+            else:
+                kept.append((issue, parent_ref))
     _resolve_parents(kept)
     issues = [issue for issue, _ in kept]
     _mirror_links(issues)

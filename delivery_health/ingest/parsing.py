@@ -167,7 +167,9 @@ def csv_cell_records(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]
         header = [h.strip() for h in next(reader)]
     except StopIteration:
         raise RejectedFile("the file is empty", row=1) from None
-    return header, [(n, cells) for n, cells in enumerate(reader, start=2) if any(c.strip() for c in cells)]
+    # A non-blank first cell (the usual case) settles it without looking at the others.
+    return header, [(n, cells) for n, cells in enumerate(reader, start=2)
+                    if cells and (cells[0].strip() or any(c.strip() for c in cells))]
 
 
 # Month abbreviations of Jira's `dd/MMM/yy` dates in the exporting user's language, after
