@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -81,13 +80,15 @@ class _Cells:
         width = len(cols.header)
         self.cols = cols
         self.n = len(rows)
-        # A short record (Excel drops trailing empty cells) reads as empty cells.
-        self._rows = [r if len(r) >= width else r + [""] * (width - len(r)) for r in rows]
+        # A short record (Excel drops trailing empty cells) reads as empty cells; cells past the
+        # header are ignored. Transposed in one pass over the records (zip stops at the shortest).
+        padded = [r if len(r) >= width else r + [""] * (width - len(r)) for r in rows]
+        self._raw = list(zip(*padded)) if padded else [() for _ in range(width)]
         self._columns: dict[int, list[str]] = {}
 
     def column(self, i: int) -> list[str]:
         if i not in self._columns:
-            self._columns[i] = list(map(str.strip, map(itemgetter(i), self._rows)))
+            self._columns[i] = list(map(str.strip, self._raw[i]))
         return self._columns[i]
 
     def first(self, *names: str) -> list[str | None]:
