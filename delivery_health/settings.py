@@ -59,6 +59,10 @@ class Settings:
         "The app keeps a DuckDB file open this long after its last query (reopening costs tens of ms at 1M issues); "
         "an ingest from another process waits at most this long for it. 0: closed after every query."))
 
+    table_max_rows: int = field(default=5000, metadata=_meta(
+        "DELIVERY_HEALTH_TABLE_MAX_ROWS",
+        "Row tables on the pages show at most this many rows (their order's first); their CSV download holds all."))
+
     allowed_emails: tuple[str, ...] = field(default=(), metadata=_meta(
         "DELIVERY_HEALTH_ALLOWED_EMAILS", "Hosted mode: email addresses allowed in after the OIDC login (with `[auth]` in secrets)."))
     allowed_domains: tuple[str, ...] = field(default=(), metadata=_meta(

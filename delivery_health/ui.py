@@ -168,6 +168,19 @@ def download_csv(frame: pd.DataFrame, name: str, label: str = "Download CSV") ->
                        key=f"download_{name}_{label}", on_click="ignore")
 
 
+def rows_table(frame: pd.DataFrame, file_name: str, label: str, columns: list[str] | None = None,
+               **dataframe_kwargs: Any) -> None:
+    """The rows behind a figure: at most ``table_max_rows`` of them shown, in the frame's order (a browser
+    fed 70k rows gets tens of MB each run), with a CSV download of all of them."""
+    limit = settings().table_max_rows
+    shown = frame if columns is None else frame[columns]
+    if len(frame) > limit:
+        st.caption(f"Showing the first {limit:,} of {len(frame):,} rows; the download holds all of them.")
+        shown = shown.head(limit)
+    st.dataframe(shown, hide_index=True, width="stretch", **dataframe_kwargs)
+    download_csv(frame, file_name, label)
+
+
 def sources_and_skipped_rows(history: pd.DataFrame) -> None:
     """The ingest history per format and the data-quality panel of rows not used (home and Data sources)."""
     from delivery_health.metrics import overview

@@ -93,6 +93,5 @@ for tab, (name, func) in zip(tabs, DRILLS.items()):
         if frame.empty:
             st.text(f"No {name} in {start:%d %b %Y} – {end:%d %b %Y} for this selection.")
             continue
-        st.caption(f"{len(frame)} {name}, {start:%d %b %Y} – {end:%d %b %Y}.")
-        st.dataframe(frame, hide_index=True, width="stretch")
-        ui.download_csv(frame, f"dora_{name}_{start}_{end}.csv", f"Download {name}")
+        st.caption(f"{len(frame):,} {name}, {start:%d %b %Y} – {end:%d %b %Y}.")
+        ui.rows_table(frame, f"dora_{name}_{start}_{end}.csv", f"Download {name}")

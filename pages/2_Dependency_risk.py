@@ -79,5 +79,4 @@ with right:
                "dashed orange = part of a cycle. Hover an item for its summary, squad and status.")
 
 with st.expander(f"All {len(rows)} open dependencies"):
-    st.dataframe(rows, hide_index=True, width="stretch")
-    ui.download_csv(rows, "dependencies_open.csv", "Download open dependencies")
+    ui.rows_table(rows, "dependencies_open.csv", "Download open dependencies")

@@ -109,11 +109,9 @@ else:
     lines = ui.cached(budget.budget_detail, **drill)
     st.markdown(f"**Spend lines** ({len(spend)}): `in_burn_to_date` lines make burn to date; "
                 "`in_run_rate` lines (the last 3 complete months) make the run rate.")
-    st.dataframe(spend, hide_index=True, width="stretch")
-    ui.download_csv(spend, f"spend_lines_{currency}.csv", "Download spend lines")
+    ui.rows_table(spend, f"spend_lines_{currency}.csv", "Download spend lines")
     st.markdown(f"**Budget lines** ({len(lines)}): planned to date = amount × share of the month elapsed.")
-    st.dataframe(lines, hide_index=True, width="stretch")
-    ui.download_csv(lines, f"budget_lines_{currency}.csv", "Download budget lines")
+    ui.rows_table(lines, f"budget_lines_{currency}.csv", "Download budget lines")
 
 st.subheader("Vendor SOWs")
 if sows.empty:

@@ -62,9 +62,9 @@ with left:
         who = st.radio("Group by", ["squad", "owner"], horizontal=True, key="ageing_by")
         st.plotly_chart(charts.overdue_ageing(items, who), width="stretch")
         with st.expander(f"The {len(overdue)} overdue items"):
-            st.dataframe(overdue[["item_id", "incident_id", "squad", "owner", "title", "due_date", "days_overdue",
-                                  "overdue_bucket"]], hide_index=True, width="stretch")
-            ui.download_csv(overdue, "action_items_overdue.csv", "Download overdue items")
+            ui.rows_table(overdue, "action_items_overdue.csv", "Download overdue items",
+                          columns=["item_id", "incident_id", "squad", "owner", "title", "due_date", "days_overdue",
+                                   "overdue_bucket"])
 with right:
     st.subheader("Time to close")
     st.caption("Median days from creation to resolution of the resolved items of each cohort; "
@@ -76,9 +76,7 @@ if repeats.empty:
     st.success("No incident in the window hit a service that still had open action items from an earlier incident.")
 else:
     st.caption("Incidents that started while action items from an earlier incident of the same service were open.")
-    st.dataframe(repeats, hide_index=True, width="stretch")
-    ui.download_csv(repeats, "repeat_incidents.csv", "Download repeat incidents")
+    ui.rows_table(repeats, "repeat_incidents.csv", "Download repeat incidents")
 
 with st.expander(f"All {len(items)} action items of these cohorts"):
-    st.dataframe(items, hide_index=True, width="stretch")
-    ui.download_csv(items, "action_items.csv", "Download action items")
+    ui.rows_table(items, "action_items.csv", "Download action items")

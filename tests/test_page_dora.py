@@ -57,6 +57,22 @@ def test_page_with_data(monkeypatch, tmp_path):
     assert not at.exception
 
 
+def test_row_tables_show_at_most_the_configured_rows(monkeypatch, tmp_path):
+    url = _load(tmp_path, [FIX / "deployments.csv", FIX / "commits.csv", FIX / "incidents.csv"], FIX / "squads.csv")
+    monkeypatch.setenv("DELIVERY_HEALTH_TABLE_MAX_ROWS", "4")
+    at = _app(monkeypatch, url, FIX / "squads.csv")
+    at.run()
+    at.selectbox(key="period").set_value("Custom range").run()
+    at.date_input(key="dates").set_value((date(2024, 1, 1), date(2024, 1, 28))).run()
+    assert not at.exception
+    # The 10 January runs: the first 4 shown (newest first), and said so; the download has all 10.
+    captions = [c.value for c in at.caption]
+    assert "10 deployments, 01 Jan 2024 – 28 Jan 2024." in captions
+    assert "Showing the first 4 of 10 rows; the download holds all of them." in captions
+    deployments = next(df.value for df in at.dataframe if "counted_as" in df.value.columns)
+    assert len(deployments) == 4 and str(deployments["finished_at"].iloc[0]).startswith("2024-01-16")
+
+
 def test_page_with_empty_store(monkeypatch, tmp_path):
     url = f"duckdb:///{tmp_path / 'empty.duckdb'}"
     store.init_db(store.make_engine(url))
