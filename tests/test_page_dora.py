@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -119,3 +120,10 @@ def test_page_in_chromium(tmp_path):
         assert len([c for c in charts if c.query_selector("svg")]) >= 5  # four trends + the squad grid
         assert exception_texts(page) == []
         screenshot(page, "dora_trends")
+        # The deployments drill-down's CSV is built on the click: it holds every row the caption counts.
+        caption = page.get_by_text(re.compile(r"^[\d,]+ deployments, ")).first.inner_text()
+        with page.expect_download(timeout=60000) as download:
+            page.get_by_role("button", name="Download deployments").click()
+        lines = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
+        assert lines[0].startswith("id,service,squad,environment")
+        assert len(lines) - 1 == int(caption.split()[0].replace(",", ""))
