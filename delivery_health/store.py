@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import uuid
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import date, datetime, timezone
 from operator import itemgetter
 from pathlib import Path
@@ -419,12 +419,13 @@ def _drop_key_relation(conn: Connection, rel: sa.TableClause) -> None:
         conn.execute(sa.text(f'DROP TABLE IF EXISTS "{rel.name}"'))
 
 
-def _existing(conn: Connection, table: sa.Table, ids: list[str]) -> dict[str, tuple]:
+def _existing(conn: Connection, table: sa.Table, wanted: Collection[str]) -> dict[str, tuple]:
     """Stored rows (as returned, not normalised) of the given ids."""
     # An empty table (a first load): nothing to look up. `.all()`, not `.first()`: DuckDB refuses
     # further work on a connection whose last result was not read to the end.
-    if not conn.execute(sa.select(table.c.id).limit(1)).all():
+    if not wanted or not conn.execute(sa.select(table.c.id).limit(1)).all():
         return {}
+    ids = list(wanted)
     if len(ids) <= 200:  # few ids: a plain IN list is cheapest
         rows = conn.execute(sa.select(table).where(table.c.id.in_(ids))).all() if ids else []
     else:
@@ -465,9 +466,9 @@ def upsert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> tup
     cols = [c.name for c in table.columns]
     compared = [n for n, c in enumerate(cols) if c not in PROVENANCE_COLUMNS]
     by_id = dict(zip(_column(rows, "id"), rows))  # the last row of an id wins
-    existing = _existing(conn, table, list(by_id))
+    existing = _existing(conn, table, by_id.keys())
     if not existing:
-        new_rows, changed = list(by_id.values()), []
+        new_rows, changed = (rows if len(by_id) == len(rows) else list(by_id.values())), []
     else:
         new_rows, changed = [], []
         stored = itemgetter(*compared)  # every table has an id and at least one other compared column
