@@ -265,10 +265,10 @@ def variance_by_squad(engine: Engine, settings: Settings, squads: list[str], as_
     data = _Data(engine, settings, date(as_of.year, 1, 1), date(as_of.year, 12, 31), as_of, ())
     mapped = _scope_squads(engine, settings)
     frames = []
+    scopes = set(data.budget["scope"].unique()) | set(data.spend["scope"].unique())
     for squad in squads:
         wanted = squad.lower()
-        mine = {s for s in set(data.budget["scope"]) | set(data.spend["scope"])
-                if s.lower() == wanted or mapped.get(s.lower()) == wanted}
+        mine = {s for s in scopes if s.lower() == wanted or mapped.get(s.lower()) == wanted}
         part = copy.copy(data)
         part.budget, part.spend = data.budget[data.budget["scope"].isin(mine)], data.spend[data.spend["scope"].isin(mine)]
         frames.append(_figure_frame(part, ["currency"], None).assign(squad=squad))
