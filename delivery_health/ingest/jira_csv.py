@@ -88,11 +88,7 @@ class _Cells:
 
     def column(self, i: int) -> list[str]:
         if i not in self._columns:
-            cells = list(map(str.strip, self._raw[i]))
-            # Equal cells become one string object (statuses, names, versions repeat in every record):
-            # the rows built from them then take far less memory.
-            canonical: dict[str, str] = {}
-            self._columns[i] = list(map(canonical.setdefault, cells, cells))
+            self._columns[i] = list(map(str.strip, self._raw[i]))
         return self._columns[i]
 
     def first(self, *names: str) -> list[str | None]:
