@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from delivery_health import store
@@ -94,7 +95,9 @@ def write_batch(engine: Engine, path: str, fmt: str, batch: Batch) -> tuple[int,
     with engine.begin() as conn:
         for table in store.DATA_TABLES:
             rows = batch.rows.get(table.name, [])
-            if table.name in batch.owned:
+            # An empty table has no stale child rows (a first load): skip listing the batch's ids.
+            # `.all()`: DuckDB wants a result read to the end before the connection does more.
+            if table.name in batch.owned and conn.execute(sa.select(table.c.id).limit(1)).all():
                 owner_col, owners = batch.owned[table.name]
                 updated += store.delete_missing(conn, table, owner_col, owners, set(map(itemgetter("id"), rows)))
             i, u = store.upsert(conn, table, rows)

@@ -120,16 +120,19 @@ def _parsed(values: list[str | None], parse: Callable[[str], Any]) -> tuple[list
     Each distinct string is parsed once: exports repeat the same timestamps, numbers and dates,
     and a parse depends only on the string (the zone is fixed for the whole file).
     """
-    memo: dict[str | None, Any] = {None: None}
-    bad: set[str] = set()
-    for v in set(values):
-        if v is not None:
+    distinct = set(values)
+    distinct.discard(None)
+    try:
+        memo: dict[str | None, Any] = dict(zip(distinct, map(parse, distinct)))
+    except ValueError:  # some value is bad: find which, then its first record
+        bad = set()
+        for v in distinct:
             try:
-                memo[v] = parse(v)
+                parse(v)
             except ValueError:
                 bad.add(v)
-    if bad:
         return [], next(i for i, v in enumerate(values) if v in bad)
+    memo[None] = None
     return list(map(memo.__getitem__, values)), None
 
 

@@ -292,6 +292,9 @@ def _time_part(s: str) -> time | None:
         return None
 
 
+_UNSEEN = object()  # a part not looked at yet (None means: not the common shape)
+
+
 class JiraTimes:
     """``parse_jira_datetime`` and ``parse_jira_date`` for the many cells of one file, in zone ``tz``.
 
@@ -308,15 +311,16 @@ class JiraTimes:
         self._times: dict[str, time | None] = {}
 
     def _local(self, s: str) -> datetime | None:
+        """The naive wall time of ``s`` in the common shape; None to leave it to the general parser."""
         day_s, _, time_s = s.partition(" ")
-        if day_s not in self._days:
-            self._days[day_s] = _date_part(day_s)
-        day = self._days[day_s]
+        day = self._days.get(day_s, _UNSEEN)
+        if day is _UNSEEN:
+            day = self._days[day_s] = _date_part(day_s)
         if day is None:
             return None
-        if time_s not in self._times:
-            self._times[time_s] = _time_part(time_s)
-        clock = self._times[time_s]
+        clock = self._times.get(time_s, _UNSEEN)
+        if clock is _UNSEEN:
+            clock = self._times[time_s] = _time_part(time_s)
         return None if clock is None else datetime.combine(day, clock)
 
     def datetime(self, value: str | None) -> datetime | None:
