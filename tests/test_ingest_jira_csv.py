@@ -347,3 +347,13 @@ def test_first_bad_record_is_reported(settings: Settings, tmp_path: Path, record
     with pytest.raises(RejectedFile) as err:
         jira_csv.load(_jira_file(tmp_path, *records), settings)
     assert err.value.row == row and message in err.value.reason
+
+
+def test_jira_times_column_reads_in_order_and_stops_at_the_first_refused_value() -> None:
+    values = ["12/Mar/24 3:45 PM", None, "", "2024-03-12 15:45", "12/Mar/24 3:45 PM", "31/Feb/24 1:00 AM", "yesterday"]
+    out, bad = JiraTimes("Europe/Berlin").column(values)
+    # Winter time in Berlin (UTC+1); empty cells are None; 31 Feb (index 5) is the first refused value.
+    assert bad == 5
+    assert out == [datetime(2024, 3, 12, 14, 45), None, None, datetime(2024, 3, 12, 14, 45), datetime(2024, 3, 12, 14, 45)]
+    days, bad = JiraTimes("Europe/Berlin").column(["24/Mar/26 12:00 AM", "2026-03-24", None], days=True)
+    assert (days, bad) == ([date(2026, 3, 24), date(2026, 3, 24), None], None)  # a day is not shifted

@@ -117,8 +117,7 @@ class _Cells:
 def _parsed(values: list[str | None], parse: Callable[[str], Any]) -> tuple[list[Any], int | None]:
     """``parse`` of each value (None stays None) and the index of the first value it refused (or None).
 
-    Each distinct string is parsed once: exports repeat the same timestamps, numbers and dates,
-    and a parse depends only on the string (the zone is fixed for the whole file).
+    Each distinct string is parsed once: exports repeat the same story points.
     """
     distinct = set(values)
     distinct.discard(None)
@@ -151,16 +150,17 @@ def _issues(cols: _Columns, records: list[tuple[int, list[str]]], tz: str) -> li
     cells = _Cells(cols, [row for _, row in records])
     problems: list[tuple[int, int, str]] = []  # (record index, check order, reason)
 
-    def checked(order: int, raw: list[str | None], names: tuple[str, ...], parse: Callable[[str], Any],
-                what: str) -> list[Any]:
-        values, bad = _parsed(raw, parse)
+    def checked(order: int, raw: list[str | None], names: tuple[str, ...],
+                read: Callable[[list[str | None]], tuple[list[Any], int | None]], what: str) -> list[Any]:
+        values, bad = read(raw)
         if bad is not None:
             problems.append((bad, order, f"{cols.label(*names)} {raw[bad]!r} is not {what}"))
             return [None] * cells.n
         return values
 
-    def parsed(order: int, names: tuple[str, ...], parse: Callable[[str], Any], what: str) -> list[Any]:
-        return checked(order, cells.first(*names), names, parse, what)
+    def parsed(order: int, names: tuple[str, ...], read: Callable[[list[str | None]], tuple[list[Any], int | None]],
+               what: str) -> list[Any]:
+        return checked(order, cells.first(*names), names, read, what)
 
     keys = cells.first("issue key")
     if None in keys:
@@ -168,14 +168,14 @@ def _issues(cols: _Columns, records: list[tuple[int, list[str]]], tz: str) -> li
     jira_date = "a date Jira exports"
     times = parsing.JiraTimes(tz)
     raw_created = cells.first("created")
-    created = checked(1, raw_created, ("created",), times.datetime, jira_date)
+    created = checked(1, raw_created, ("created",), times.column, jira_date)
     if cols.has("created") and None in raw_created:
         problems.append((raw_created.index(None), 2, f"{cols.label('created')} '' is empty: Jira always fills it"))
-    updated = parsed(3, ("updated",), times.datetime, jira_date)
-    resolved = parsed(4, ("resolved",), times.datetime, jira_date)
-    due = parsed(5, ("due date",), times.date, jira_date)
-    points = parsed(6, ("custom field (story points)", "custom field (story point estimate)"), _story_points,
-                    "a number")
+    updated = parsed(3, ("updated",), times.column, jira_date)
+    resolved = parsed(4, ("resolved",), times.column, jira_date)
+    due = parsed(5, ("due date",), lambda raw: times.column(raw, days=True), jira_date)
+    points = parsed(6, ("custom field (story points)", "custom field (story point estimate)"),
+                    lambda raw: _parsed(raw, _story_points), "a number")
     if problems:
         index, _, reason = min(problems)
         raise RejectedFile(reason, row=numbers[index])
