@@ -101,44 +101,57 @@ def _bases(src: dora_sql.DoraSources, rules: list[squad_rules.Rule]) -> list[tup
     ]
 
 
-def _aggregate(conn: Connection, base: Subquery, measures: Callable, by: str | None, start: date, end: date,
-               selected: tuple[str, ...]) -> pd.DataFrame:
-    """Measures per (period_start, squad) and per period for the selection (squad = _TOTAL), in one query:
-    GROUPING SETS, so the facts (and the attribution behind them) are computed once for both."""
+def _aggregate(conn: Connection, base: Subquery, measures: Callable, grains: tuple[str | None, ...], start: date,
+               end: date, selected: tuple[str, ...]) -> dict[str | None, pd.DataFrame]:
+    """For each grain (a period, or None for the whole window): the measures per (period_start, squad) and per
+    period for the selection (squad = _TOTAL). One query for them all (GROUPING SETS), so the facts are read
+    once. At most one grain is a period."""
     lo, hi = instants(start, end)
+    by = next((g for g in grains if g), None)
     cols = [sa.cast(sa.func.date_trunc(by, base.c.t), sa.Date).label("period_start")] if by else []
     q = sa.select(base, *cols).where(base.c.t >= lo, base.c.t < hi)
     if selected:
         q = q.where(base.c.squad.in_(selected))
     w = q.subquery("w")
     period = [w.c.period_start] if by else []
-    sets = sa.func.grouping_sets(sa.tuple_(*period, w.c.squad), sa.tuple_(*period))
-    q = (sa.select(*period, w.c.squad, sa.func.grouping(w.c.squad).label("_total"), sa.func.count().label("_n"),
+    sets = [s for g in grains for s in (sa.tuple_(*(period if g else []), w.c.squad), sa.tuple_(*(period if g else [])))]
+    whole = [sa.func.grouping(w.c.period_start).label("_whole")] if by else []
+    q = (sa.select(*period, w.c.squad, sa.func.grouping(w.c.squad).label("_total"), *whole, sa.func.count().label("_n"),
                    *measures(w))
-         .select_from(w).group_by(sets))
+         .select_from(w).group_by(sa.func.grouping_sets(*sets)))
     frame = read_frame(conn, q)
-    if frame.empty:
-        return pd.DataFrame(columns=["period_start", "squad"])
-    # The grand total of no rows is still one row: drop it, as a period without facts has no row either.
-    frame = frame[frame["_n"] > 0].copy()
-    frame["squad"] = frame["squad"].where(frame["_total"] == 0, _TOTAL)
-    if not by:
-        frame["period_start"] = start
-    return frame.drop(columns=["_total", "_n"]).reset_index(drop=True)
+    out = {}
+    for grain in grains:
+        part = frame[frame["_whole"] == (0 if grain else 1)] if by and not frame.empty else frame
+        if part.empty:
+            out[grain] = pd.DataFrame(columns=["period_start", "squad"])
+            continue
+        # The grand total of no rows is still one row: drop it, as a period without facts has no row either.
+        part = part[part["_n"] > 0].copy()
+        part["squad"] = part["squad"].where(part["_total"] == 0, _TOTAL)
+        if not grain:
+            part["period_start"] = start
+        out[grain] = part.drop(columns=[c for c in ("_total", "_n", "_whole") if c in part]).reset_index(drop=True)
+    return out
 
 
-def _frame(engine: Engine, settings: Settings, start: date, end: date, by: str | None,
-           selected: tuple[str, ...]) -> pd.DataFrame:
-    """Every measure per period (or the whole window when ``by`` is None) and squad; empty without data."""
+def _frames(engine: Engine, settings: Settings, start: date, end: date, grains: tuple[str | None, ...],
+            selected: tuple[str, ...]) -> dict[str | None, pd.DataFrame]:
+    """For each grain, every measure per period (or the whole window for None) and squad; empty without data."""
+    empty = pd.DataFrame(columns=ROW_KEYS + ["commits", "clamped_commits"])
     if not store.database_exists(engine):
-        return pd.DataFrame(columns=ROW_KEYS + ["commits", "clamped_commits"])
+        return {g: empty for g in grains}
     rules = squad_rules.load_rules(settings.squads_path)
     with engine.connect() as conn:
         src = dora_facts.sources(conn, settings, rules, instants(start, end)[1])
-        parts = [_aggregate(conn, base, m, by, start, end, selected) for base, m in _bases(src, rules)]
+        parts = [_aggregate(conn, base, m, grains, start, end, selected) for base, m in _bases(src, rules)]
+    return {g: _rows([p[g] for p in parts], start, end, g) if any(not p[g].empty for p in parts) else empty
+            for g in grains}
+
+
+def _rows(parts: list[pd.DataFrame], start: date, end: date, by: str | None) -> pd.DataFrame:
+    """One grain's measures of every kind of fact, on the full grid of periods and squads, with the ratios."""
     parts = [p for p in parts if not p.empty]
-    if not parts:
-        return pd.DataFrame(columns=ROW_KEYS + ["commits", "clamped_commits"])
     data = parts[0]
     for p in parts[1:]:
         data = data.merge(p, on=["period_start", "squad"], how="outer")
@@ -164,6 +177,12 @@ def _frame(engine: Engine, settings: Settings, start: date, end: date, by: str |
     return out[ROW_KEYS + ["commits", "clamped_commits"]].reset_index(drop=True)
 
 
+def _frame(engine: Engine, settings: Settings, start: date, end: date, by: str | None,
+           selected: tuple[str, ...]) -> pd.DataFrame:
+    """Every measure per period (or the whole window when ``by`` is None) and squad; empty without data."""
+    return _frames(engine, settings, start, end, (by,), selected)[by]
+
+
 # ---- public API ------------------------------------------------------------------------------------
 
 def dora_trends(engine: Engine, settings: Settings, start: date, end: date, by: str = "week",
@@ -182,10 +201,10 @@ def dora_window(engine: Engine, settings: Settings, start: date, end: date, squa
     Deployment-frequency tier: the median of deployment days per ISO week over the weeks
     lying wholly inside the window (every week touching it when none does), zero weeks included.
     """
-    out = _frame(engine, settings, start, end, None, tuple(squads))
+    frames = _frames(engine, settings, start, end, (None, "week"), tuple(squads))
+    out, weekly = frames[None], frames["week"]
     if out.empty:
         return out.assign(**{f"{k}_tier": None for k in TIER_KEYS[1:]})
-    weekly = _frame(engine, settings, start, end, "week", tuple(squads))
     full = weekly[(weekly["period_start"] >= start) & (weekly["period_start"] + timedelta(days=6) <= end)]
     weekly = full if not full.empty else weekly
     window_days = (end - start).days + 1
