@@ -3,7 +3,7 @@
 import streamlit as st
 
 from delivery_health import selection, ui
-from delivery_health.charts.scorecard import COLUMNS_EXPLAINED, scorecard_table
+from delivery_health.charts.scorecard import COLUMNS_EXPLAINED, LINKS, scorecard_table
 from delivery_health.metrics import overview, quarterly
 
 ui.start_page("Delivery Health", "📦")
@@ -28,11 +28,12 @@ previous = selection.previous_quarter(quarter)
 st.subheader(f"Quarterly review: {quarter} vs {previous}")
 st.caption(
     "The quarter is the Period filter's when it is a quarter, else the one containing its end date. "
-    f"{COLUMNS_EXPLAINED} Each row links to the DORA page for that squad.")
+    f"{COLUMNS_EXPLAINED} Each row links to the pages behind its figures, filtered to that squad and quarter.")
 card = ui.cached(quarterly.squad_scorecard, quarter=quarter, as_of=ui.today(), squads=filters.squads,
                  overrides=ui.dora_overrides(filters))
 st.dataframe(scorecard_table(card, quarter), hide_index=True, width="stretch",
-             column_config={"details": st.column_config.LinkColumn("Details", display_text="DORA trends")})
+             column_config={column: st.column_config.LinkColumn(text, display_text=text)
+                            for column, (_, text) in LINKS.items()})
 ui.download_csv(card, "quarterly_scorecard.csv", "Download the scorecard")
 ui.review_pack_download(quarter, filters)
 

@@ -96,7 +96,12 @@ def test_scorecard_per_squad_with_the_previous_quarter(loaded) -> None:
     assert table.loc["Alpha", "Deploy frequency"] == "elite ▲ (was high)"
     assert table.loc["Alpha", "Budget variance"] == "+10% (+10 pts) EUR"
     assert table.loc["Alpha", "Action-item closure"] == "75% (-25 pts)"
-    assert table.loc["Alpha", "details"] == "DORA_trends?period=2024+Q2&squad=Alpha"
+    # Each figure's page, filtered to the squad and quarter; the organisation row's links have no squad.
+    assert table.loc["Alpha", "dora_link"] == "DORA_trends?period=2024+Q2&squad=Alpha"
+    assert table.loc["Alpha", "budget_link"] == "Budget_burn?period=2024+Q2&squad=Alpha"
+    assert table.loc["Alpha", "actions_link"] == "Action_items?period=2024+Q2&squad=Alpha"
+    assert table.loc["Alpha", "dependencies_link"] == "Dependency_risk?period=2024+Q2&squad=Alpha"
+    assert table.loc["All squads", "budget_link"] == "Budget_burn?period=2024+Q2"
 
 
 def test_a_running_quarter_ends_at_the_as_of_date() -> None:

@@ -19,6 +19,12 @@ COLUMNS_EXPLAINED = (
     "share of the quarter's action items resolved by its end.")
 
 
+# Link columns of ``scorecard_table``: column -> (page, what the link says). Relative links, so they work
+# behind any host; each opens the page with the row's squad and the quarter, where its figure is drilled into.
+LINKS = {"dora_link": ("DORA_trends", "DORA trends"), "dependencies_link": ("Dependency_risk", "Dependencies"),
+         "budget_link": ("Budget_burn", "Budget"), "actions_link": ("Action_items", "Action items")}
+
+
 def _tier(now: str | None, before: str | None) -> str:
     if now is None:
         return "–" if before is None else f"– (was {before})"
@@ -37,8 +43,8 @@ def _rate(now: float | None, before: float | None, signed: bool = False) -> str:
 
 
 def scorecard_table(frame: pd.DataFrame, quarter: str) -> pd.DataFrame:
-    """Display columns of ``quarterly.squad_scorecard`` plus ``details``: a link to the DORA page for that squad
-    and quarter (relative, so it works behind any host)."""
+    """Display columns of ``quarterly.squad_scorecard`` plus the ``LINKS`` columns: links to each page for that
+    squad and quarter."""
     rows = []
     for r in frame.to_dict("records"):
         squad = r["squad"] or ORGANISATION
@@ -51,6 +57,6 @@ def scorecard_table(frame: pd.DataFrame, quarter: str) -> pd.DataFrame:
                                   + (currency if r["budget_variance_pct"] is not None else ""))
         row["Action-item closure"] = _rate(r["closure_rate"], r["closure_rate_previous"])
         query = {"period": quarter, **({"squad": r["squad"]} if r["squad"] else {})}
-        row["details"] = f"DORA_trends?{urlencode(query)}"
+        row.update({column: f"{page}?{urlencode(query)}" for column, (page, _) in LINKS.items()})
         rows.append(row)
     return pd.DataFrame(rows)

@@ -174,7 +174,7 @@ def _tier_cell(key: str, tier: Any, none: str = "no data") -> str:
             f'<span class="tier" style="background:{esc(colour)}">{esc(label)}</span></td>')
 
 
-# Per display column of ``scorecard_table`` (its ``details`` link is an app link, left out): the
+# Per display column of ``scorecard_table`` (its ``LINKS`` are app links, left out): the
 # ``squad_scorecard`` columns the cell shows, the one the cell's data-key names first.
 _SCORECARD_CELLS = {
     "Squad": ("squad",),
@@ -199,7 +199,7 @@ def _scorecard(r: QuarterlyReport, chart: Charts) -> str:
     out = [f"<h2>Squads at a glance: {esc(q.label)} vs {esc(p.label)}</h2>"]
     if s.empty:
         return "".join(out) + empty("scorecard.empty", s.empty)
-    shown = scorecard_charts.scorecard_table(s.card, q.label).drop(columns="details")
+    shown = scorecard_charts.scorecard_table(s.card, q.label).drop(columns=list(scorecard_charts.LINKS))
     heads = list(shown.columns)
     nums = [h != "Squad" for h in heads]  # right-aligned and unwrapped: "medium ▼ (was high)" stays on one line
     rows = []
