@@ -491,6 +491,18 @@ def upsert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> tup
     return len(new_rows), len(changed)
 
 
+# PostgreSQL plans with table statistics that autovacuum refreshes only some time after a bulk load; planned
+# on stale ones, a 100k-issue store's dependency query took 0.85 s instead of a tenth of it.
+ANALYZE_AFTER_ROWS = 1000
+
+
+def analyze(conn: Connection, tables: Iterable[sa.Table]) -> None:
+    """Refresh the planner statistics of ``tables`` (PostgreSQL; DuckDB keeps its own as it writes)."""
+    if conn.dialect.name == "postgresql":
+        for table in tables:
+            conn.execute(sa.text(f'ANALYZE "{table.name}"'))
+
+
 def delete_missing(conn: Connection, table: sa.Table, owner_col: str, owners: list[str], keep_ids: set[str]) -> int:
     """Delete child rows of the given owners that the new batch no longer carries."""
     if not owners:

@@ -92,6 +92,7 @@ def write_batch(engine: Engine, path: str, fmt: str, batch: Batch) -> tuple[int,
     started = store.utcnow()
     run_id = str(uuid.uuid4())
     inserted = updated = 0
+    grown: list = []
     with engine.begin() as conn:
         for table in store.DATA_TABLES:
             rows = batch.rows.get(table.name, [])
@@ -102,6 +103,9 @@ def write_batch(engine: Engine, path: str, fmt: str, batch: Batch) -> tuple[int,
                 updated += store.delete_missing(conn, table, owner_col, owners, set(map(itemgetter("id"), rows)))
             i, u = store.upsert(conn, table, rows)
             inserted, updated = inserted + i, updated + u
+            if i + u >= store.ANALYZE_AFTER_ROWS:
+                grown.append(table)
+        store.analyze(conn, grown)
         conn.execute(store.ingest_runs.insert().values(
             id=run_id, format=fmt, path=path, started_at=started, finished_at=store.utcnow(),
             rows_read=batch.read, inserted=inserted, updated=updated, rejected=len(batch.skipped)))

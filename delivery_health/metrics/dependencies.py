@@ -62,7 +62,7 @@ class DependencyRisk:
         return self.rows.empty
 
 
-def _earliest_releases(keys: sa.Select) -> sa.Subquery:
+def _earliest_releases(keys: sa.Select) -> sa.CTE:
     """``item_key, release_date, version``: each of ``keys``' issues' earliest dated fix version of its own
     project. One join over the fix-version tags of those issues only, not a lookup per issue and side."""
     t, r, wi = store.work_item_tags, store.releases, store.work_items
@@ -73,7 +73,9 @@ def _earliest_releases(keys: sa.Select) -> sa.Subquery:
                            .join(r, sa.and_(r.c.version == t.c.value, r.c.project_key == wi.c.project_key)))
               .where(t.c.kind == "fix_version", r.c.release_date.is_not(None), t.c.item_key.in_(keys))
               .subquery("ranked_releases"))
-    return sa.select(ranked.c.item_key, ranked.c.release_date, ranked.c.version).where(ranked.c.rn == 1).subquery()
+    # A CTE: both sides of the edges read it, and PostgreSQL then computes it once.
+    return (sa.select(ranked.c.item_key, ranked.c.release_date, ranked.c.version).where(ranked.c.rn == 1)
+            .cte("earliest_releases"))
 
 
 def _open_edges(engine: Engine, settings: Settings, as_of: date) -> pd.DataFrame:
@@ -88,7 +90,8 @@ def _open_edges(engine: Engine, settings: Settings, as_of: date) -> pd.DataFrame
              .where(links.c.is_blocking.is_(True), not_done(blocker), not_done(blocked))
              .distinct().subquery("open_edges"))
     ends = sa.union(sa.select(edges.c.from_key), sa.select(edges.c.to_key))
-    need, land = _earliest_releases(ends).alias("need"), _earliest_releases(ends).alias("land")
+    earliest = _earliest_releases(ends)
+    need, land = earliest.alias("need"), earliest.alias("land")
     q = (sa.select(
         edges.c.from_key.label("blocker_key"), edges.c.to_key.label("blocked_key"),
         squads.work_item_squad(rules, blocker).label("blocker_squad"),

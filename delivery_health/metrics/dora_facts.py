@@ -105,6 +105,7 @@ def refresh(engine: Engine, settings: Settings) -> Refresh:
             conn.execute(table.insert().from_select(
                 names, sa.select(*(source.c[n] for n in names)).order_by(source.c[order])))
             rows[name] = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+        store.analyze(conn, [table for _, table, _ in _TABLES])
         state = store.derived_state
         conn.execute(state.delete().where(state.c.id == NAME))
         conn.execute(state.insert().values(id=NAME, fingerprint=fingerprint(settings, rules),
