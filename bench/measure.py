@@ -123,9 +123,8 @@ def queries(url: str, squads: str, sets_file: str, page: str, repeats: int, budg
 
     Cold: the first pass through ``ui.cached`` in this new process (empty cache, new engine), as a page's first
     view after the server starts. Warm: the same calls repeated directly (no cache, connections as the app
-    makes them): ``repeats`` passes, fewer
-    (at least 1) once they have taken ``budget_s`` seconds. Cached: passes through ``ui.cached`` again, which
-    must all be cache hits.
+    makes them): ``repeats`` passes, fewer (at least 1) once they have taken ``budget_s`` seconds. Cached:
+    passes through ``ui.cached`` again, which must all be cache hits.
     """
     import os
     import pickle
