@@ -21,10 +21,10 @@ from sqlalchemy.engine import Engine
 
 from delivery_health import squads as squad_rules
 from delivery_health import store
+from delivery_health.metrics.frames import read_frame
 from delivery_health.metrics.params import MetricParams, frame_records
 from delivery_health.metrics.periods import GRAINS, next_period_start, period_start_of
 from delivery_health.metrics.sql_functions import id_list
-from delivery_health.metrics.frames import read_frame
 from delivery_health.settings import Settings
 
 NAME = "actions"

@@ -43,8 +43,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from delivery_health import squads as squad_rules
 from delivery_health import store
-from delivery_health.metrics.params import MetricParams, frame_records
 from delivery_health.metrics.frames import read_frame
+from delivery_health.metrics.params import MetricParams, frame_records
 from delivery_health.settings import Settings
 
 RUN_RATE_MONTHS = 3  # METRICS.md: "the last 3 complete months"

@@ -33,8 +33,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from delivery_health import squads, store
-from delivery_health.metrics.params import MetricParams, frame_records
 from delivery_health.metrics.frames import read_frame
+from delivery_health.metrics.params import MetricParams, frame_records
 from delivery_health.settings import Settings
 
 NAME = "dependencies"
