@@ -40,10 +40,10 @@ from sqlalchemy.sql import Subquery
 from delivery_health import squads as squad_rules
 from delivery_health import store
 from delivery_health.metrics import dora_facts, dora_sql, dora_tiers
+from delivery_health.metrics.frames import read_frame
+from delivery_health.metrics.params import MetricParams, frame_records, json_value
 from delivery_health.metrics.periods import (  # noqa: F401 - re-exported for pages and tests
     GRAINS, instants, next_period_start, period_bounds, period_start_of, periods)
-from delivery_health.metrics.params import MetricParams, frame_records, json_value
-from delivery_health.metrics.frames import read_frame
 from delivery_health.settings import Settings
 
 ROW_KEYS = ["period_start", "squad", "deployments", "deployment_days", "deploys_per_week", "failed_attempts",
