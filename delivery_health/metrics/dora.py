@@ -29,7 +29,7 @@ period with ``squad`` None for the whole selection):
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd

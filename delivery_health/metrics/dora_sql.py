@@ -97,7 +97,7 @@ def lead_rows(settings: Settings, rules: list[squads.Rule], before: datetime | N
                                                            rows=(None, 0)).label("reach"))
               .where(prod.c.service.in_(hist)).subquery("ranked"))
     c = store.commits
-    null_str, null_ts = sa.cast(sa.null(), sa.String), sa.cast(sa.null(), sa.DateTime)
+    null_str = sa.cast(sa.null(), sa.String)
     events = sa.union_all(
         sa.select(ranked.c.service, ranked.c.reach.label("t"), sa.literal(1).label("kind"), ranked.c.seq,
                   null_str.label("sha")).where(ranked.c.reach.isnot(None)),

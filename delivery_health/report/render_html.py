@@ -9,7 +9,6 @@ scripts can read the numbers without parsing the formatted text.
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Callable
 from datetime import date
 from typing import Any
