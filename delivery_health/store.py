@@ -331,7 +331,13 @@ def make_engine(url: str, read_only: bool = False, single_connection: bool = Fal
         connect_args = {"read_only": True} if read_only else {}
         return sa.create_engine(url, poolclass=StaticPool if single_connection else NullPool,
                                 connect_args=connect_args)
-    return sa.create_engine(url, pool_pre_ping=True)
+    connect_args = {}
+    if url.startswith("postgresql"):
+        # No JIT compilation: the dashboard's queries run for tens of milliseconds, and PostgreSQL's JIT,
+        # triggered by the large cost estimates of window functions over CTEs, spent ~1 s compiling each
+        # (the dependency query at 1M issues: 2.1 s with it, see the benchmark notes).
+        connect_args["options"] = "-c jit=off"
+    return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
 
 
 def file_marker(url: str) -> tuple[int, int] | None:

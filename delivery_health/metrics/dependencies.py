@@ -62,7 +62,7 @@ class DependencyRisk:
         return self.rows.empty
 
 
-def _earliest_releases(keys: sa.Select) -> sa.CTE:
+def _earliest_releases(keys: sa.CompoundSelect) -> sa.CTE:
     """``item_key, release_date, version``: each of ``keys``' issues' earliest dated fix version of its own
     project. One join over the fix-version tags of those issues only, not a lookup per issue and side."""
     t, r, wi = store.work_item_tags, store.releases, store.work_items
@@ -73,27 +73,28 @@ def _earliest_releases(keys: sa.Select) -> sa.CTE:
                            .join(r, sa.and_(r.c.version == t.c.value, r.c.project_key == wi.c.project_key)))
               .where(t.c.kind == "fix_version", r.c.release_date.is_not(None), t.c.item_key.in_(keys))
               .subquery("ranked_releases"))
-    # A CTE: both sides of the edges read it, and PostgreSQL then computes it once.
+    # A CTE: both ends of the links read it, computed once. (Joining the tags to the ends' issues CTE
+    # instead made PostgreSQL hash every fix-version tag: 1.16 s against 0.91 s at 1M issues.)
     return (sa.select(ranked.c.item_key, ranked.c.release_date, ranked.c.version).where(ranked.c.rn == 1)
             .cte("earliest_releases"))
 
 
 def _open_edges(engine: Engine, settings: Settings, as_of: date) -> pd.DataFrame:
     rules = squads.load_rules(settings.squads_path)
-    links = store.issue_links
-    blocker, blocked = store.work_items.alias("blocker"), store.work_items.alias("blocked")
-    not_done = lambda wi: sa.func.coalesce(wi.c.status_category, "") != "Done"  # noqa: E731 - unknown side = open
-    stale_before = datetime.combine(as_of - timedelta(days=settings.stale_days - 1), time())
-    edges = (sa.select(links.c.from_key, links.c.to_key)
-             .select_from(links.outerjoin(blocker, blocker.c.id == links.c.from_key)
-                          .outerjoin(blocked, blocked.c.id == links.c.to_key))
-             .where(links.c.is_blocking.is_(True), not_done(blocker), not_done(blocked))
-             .distinct().subquery("open_edges"))
-    ends = sa.union(sa.select(edges.c.from_key), sa.select(edges.c.to_key))
+    links, wi = store.issue_links, store.work_items
+    # CTEs, each computed once: the blocking links, then the issues at their ends (a few thousand of 1M:
+    # joined twice each, the whole issues table would be hashed four times on PostgreSQL).
+    blocking = (sa.select(links.c.from_key, links.c.to_key).where(links.c.is_blocking.is_(True))
+                .distinct().cte("blocking"))
+    ends = sa.union(sa.select(blocking.c.from_key), sa.select(blocking.c.to_key))
+    items = sa.select(wi).where(wi.c.id.in_(ends)).cte("link_items")
+    blocker, blocked = items.alias("blocker"), items.alias("blocked")
     earliest = _earliest_releases(ends)
     need, land = earliest.alias("need"), earliest.alias("land")
+    not_done = lambda side: sa.func.coalesce(side.c.status_category, "") != "Done"  # noqa: E731 - unknown = open
+    stale_before = datetime.combine(as_of - timedelta(days=settings.stale_days - 1), time())
     q = (sa.select(
-        edges.c.from_key.label("blocker_key"), edges.c.to_key.label("blocked_key"),
+        blocking.c.from_key.label("blocker_key"), blocking.c.to_key.label("blocked_key"),
         squads.work_item_squad(rules, blocker).label("blocker_squad"),
         squads.work_item_squad(rules, blocked).label("blocked_squad"),
         blocker.c.status.label("blocker_status"), blocked.c.status.label("blocked_status"),
@@ -105,11 +106,12 @@ def _open_edges(engine: Engine, settings: Settings, as_of: date) -> pd.DataFrame
         blocker.c.updated_at.label("blocker_updated_at"),
         sa.func.coalesce(blocker.c.updated_at < stale_before, False).label("stale"),
     )
-        .select_from(edges.outerjoin(blocker, blocker.c.id == edges.c.from_key)
-                     .outerjoin(blocked, blocked.c.id == edges.c.to_key)
-                     .outerjoin(need, need.c.item_key == edges.c.to_key)
-                     .outerjoin(land, land.c.item_key == edges.c.from_key))
-        .order_by(edges.c.from_key, edges.c.to_key))
+        .select_from(blocking.outerjoin(blocker, blocker.c.id == blocking.c.from_key)
+                     .outerjoin(blocked, blocked.c.id == blocking.c.to_key)
+                     .outerjoin(need, need.c.item_key == blocking.c.to_key)
+                     .outerjoin(land, land.c.item_key == blocking.c.from_key))
+        .where(not_done(blocker), not_done(blocked))
+        .order_by(blocking.c.from_key, blocking.c.to_key))
     with engine.connect() as conn:
         return read_frame(conn, q)
 
