@@ -148,3 +148,25 @@ def test_dora_json_is_the_same_on_postgres_and_duckdb(pg_url: str, tmp_path: Pat
         generated = sum(1 for r in csv.DictReader(fh) if r["environment"] == "production"
                         and r["status"] == "success" and "2024-01-01" <= r["finished_at"][:10] <= "2024-01-28")
     assert total["deployments"] == 8 + generated
+
+
+def test_app_connections_run_without_jit(pg_url: str):
+    # JIT compilation cost ~1 s per analytical query at 1M issues (the benchmark): the engine turns it off.
+    engine = store.make_engine(pg_url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SHOW jit")).scalar_one() == "off"
+    engine.dispose()
+
+
+def test_bulk_writes_refresh_planner_statistics(pg_url: str, tmp_path: Path):
+    # ANALYZE after a file's rows are in: the planner then knows the table's size (reltuples) instead of the
+    # -1 ("never analyzed") a table keeps until autovacuum gets to it.
+    deployments = write_deployments(np.random.default_rng(5), 1500, __import__("datetime").datetime(2024, 2, 1),
+                                    tmp_path / "deployments-1500.csv")
+    _cli("ingest", str(deployments), "--db", pg_url, "--squads", str(DORA / "squads.csv"))
+    engine = store.make_engine(pg_url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(sa.func.count()).select_from(store.deployments)).scalar_one()
+        estimate = conn.execute(sa.text("SELECT reltuples FROM pg_class WHERE relname = 'deployments'")).scalar_one()
+    engine.dispose()
+    assert rows >= store.ANALYZE_AFTER_ROWS and estimate == rows
