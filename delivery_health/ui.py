@@ -194,9 +194,8 @@ def sources_and_skipped_rows(history: pd.DataFrame) -> None:
     if skipped.empty:
         st.success("Every row of every loaded file was used.")
     else:
-        st.warning(f"{len(skipped)} rows of loaded files were not used. Each is listed with its file and reason.")
-        st.dataframe(skipped, hide_index=True, width="stretch")
-        download_csv(skipped, "skipped_rows.csv", "Download skipped rows")
+        st.warning(f"{len(skipped):,} rows of loaded files were not used. Each is listed with its file and reason.")
+        rows_table(skipped, "skipped_rows.csv", "Download skipped rows")
 
 
 @dataclass(frozen=True)
