@@ -5,11 +5,11 @@ from __future__ import annotations
 import gc
 import importlib
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from operator import itemgetter
-import uuid
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -92,7 +92,7 @@ def write_batch(engine: Engine, path: str, fmt: str, batch: Batch) -> tuple[int,
     started = store.utcnow()
     run_id = str(uuid.uuid4())
     inserted = updated = 0
-    grown: list = []
+    grown: list[sa.Table] = []  # tables this file grew by many rows: their statistics are refreshed
     with engine.begin() as conn:
         for table in store.DATA_TABLES:
             rows = batch.rows.get(table.name, [])
