@@ -311,19 +311,6 @@ class JiraTimes:
         self._days: dict[str, date | None] = {}
         self._times: dict[str, time | None] = {}
 
-    def _local(self, s: str) -> datetime | None:
-        """The naive wall time of ``s`` in the common shape; None to leave it to the general parser."""
-        day_s, _, time_s = s.partition(" ")
-        day = self._days.get(day_s, _UNSEEN)
-        if day is _UNSEEN:
-            day = self._days[day_s] = _date_part(day_s)
-        if day is None:
-            return None
-        clock = self._times.get(time_s, _UNSEEN)
-        if clock is _UNSEEN:
-            clock = self._times[time_s] = _time_part(time_s)
-        return None if clock is None else datetime.combine(day, clock)
-
     def column(self, values: list[str | None], days: bool = False) -> tuple[list[Any], int | None]:
         """``datetime`` (``date`` when ``days``) of every value in one pass, and the index of the first
         value refused (the values up to it only), or None. A 1M-issue export has 3M timestamps."""
@@ -357,23 +344,6 @@ class JiraTimes:
             except ValueError:
                 return out, i
         return out, None
-
-    def datetime(self, value: str | None) -> datetime | None:
-        """As ``parse_jira_datetime(value, tz)``."""
-        s = (value or "").strip()
-        local = self._local(s) if s else None
-        if local is None:
-            return parse_jira_datetime(s, self.tz)
-        if self._zone is None:
-            self._zone = ZoneInfo(self.tz)
-        # What astimezone(utc) does: the wall time minus the zone's offset at it (fold=0).
-        return local - self._zone.utcoffset(local)
-
-    def date(self, value: str | None) -> date | None:
-        """As ``parse_jira_date(value)``."""
-        s = (value or "").strip()
-        local = self._local(s) if s else None
-        return parse_jira_date(s) if local is None else local.date()
 
 
 def read_json(path: Path) -> object:
