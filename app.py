@@ -24,7 +24,7 @@ if history.empty:
 
 # ---- quarterly review ---------------------------------------------------------------------------------
 quarter = ui.review_quarter(filters)
-previous = selection.previous_quarter(quarter)
+previous = selection.previous_quarter(quarter, ui.settings().fiscal_year_start_month)
 st.subheader(f"Quarterly review: {quarter} vs {previous}")
 st.caption(
     "The quarter is the Period filter's when it is a quarter, else the one containing its end date. "

@@ -46,7 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     met.add_argument("--start", type=date.fromisoformat)
     met.add_argument("--end", type=date.fromisoformat, help="inclusive")
     met.add_argument("--as-of", type=date.fromisoformat)
-    met.add_argument("--by", choices=["week", "month", "quarter"], default="week")
+    met.add_argument("--by", choices=["week", "month", "quarter"], default="week",
+                     help="trend period; quarters follow DELIVERY_HEALTH_FISCAL_YEAR_START_MONTH")
     met.add_argument("--squad", action="append", default=[], help="repeatable; default all squads")
     met.add_argument("--format", choices=["json", "csv", "table"], default="table")
 
@@ -54,7 +55,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="precompute the DORA figures again (after editing the squad mapping or production environments)")
 
     rep = sub.add_parser("report", parents=[common], help="write the quarterly review pack as HTML or PDF")
-    rep.add_argument("--quarter", required=True, help="calendar quarter, e.g. 2026Q3")
+    rep.add_argument("--quarter", required=True, help="quarter, e.g. 2026Q3; the year is the fiscal year when "
+                     "DELIVERY_HEALTH_FISCAL_YEAR_START_MONTH is set (FY2027Q1)")
     rep.add_argument("--out", required=True, type=Path, help="FILE.html or FILE.pdf: the extension picks the format")
     rep.add_argument("--squad", action="append", default=[], help="repeatable; default all squads")
     rep.add_argument("--as-of", type=date.fromisoformat, help="'today' for a quarter in progress (default: today, UTC)")
@@ -149,7 +151,7 @@ def _cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
     fmt = args.out.suffix.lower().lstrip(".")
     try:
-        parse_quarter(args.quarter)
+        parse_quarter(args.quarter, settings.fiscal_year_start_month)
         if fmt not in FORMATS:
             raise ReportError(f"--out {args.out}: the file name must end in .html or .pdf")
     except ReportError as exc:

@@ -46,6 +46,11 @@ class Settings:
         "DELIVERY_HEALTH_ACTION_ITEM_LABELS", "Jira labels (case-insensitive) that make an issue an incident action item."))
     jira_timezone: str = field(default="UTC", metadata=_meta(
         "DELIVERY_HEALTH_JIRA_TIMEZONE", "Time zone of the dates in Jira CSV exports (they carry none): the exporting user's profile zone."))
+    fiscal_year_start_month: int = field(default=1, metadata=_meta(
+        "DELIVERY_HEALTH_FISCAL_YEAR_START_MONTH",
+        "Month (1-12) the fiscal year starts in. Quarters, \"year to date\" and the default budget period follow it; "
+        "a fiscal year is named after the calendar year it ends in (start 7: FY2027 = July 2026 - June 2027). "
+        "1: calendar quarters."))
     default_window_days: int = field(default=90, metadata=_meta(
         "DELIVERY_HEALTH_WINDOW_DAYS", "Default length of the selected window (days) for tiers and pages."))
     sow_overconsumption_margin: float = field(default=0.10, metadata=_meta(
@@ -69,6 +74,11 @@ class Settings:
         "DELIVERY_HEALTH_ALLOWED_DOMAINS", "Hosted mode: email domains allowed in after the OIDC login (e.g. `example.com`)."))
     allow_uploads: bool = field(default=True, metadata=_meta(
         "DELIVERY_HEALTH_ALLOW_UPLOADS", "Whether the Data sources page accepts uploaded export files (off for a read-only hosted instance)."))
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.fiscal_year_start_month <= 12:
+            raise ValueError(f"fiscal_year_start_month (DELIVERY_HEALTH_FISCAL_YEAR_START_MONTH) must be a month "
+                             f"number from 1 to 12, not {self.fiscal_year_start_month}")
 
     @classmethod
     def from_env(cls, **overrides: object) -> "Settings":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
+from calendar import month_name
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
@@ -238,14 +239,17 @@ def sidebar_filters(squad_options: list[str] | None = None) -> Filters:
     s, now = settings(), today()
     squad_options = squad_options if squad_options is not None else cached(overview.squad_names)
     env_options = cached(overview.environment_names)
-    presets = selection.period_presets(now, s.default_window_days, cached(overview.first_record_date))
+    fiscal_start = s.fiscal_year_start_month
+    presets = selection.period_presets(now, s.default_window_days, cached(overview.first_record_date), fiscal_start)
     with st.sidebar:
         st.header("Filters")
         chosen = st.multiselect("Squads", squad_options, default=[], placeholder="All squads", key="squad",
                                 bind="query-params")
         period = st.selectbox("Period", presets, key="period", bind="query-params",
-                              help="Relative windows end today (UTC); a quarter still running ends today.")
-        window = selection.preset_window(period, now)
+                              help="Relative windows end today (UTC); a quarter still running ends today."
+                                   + (f" Quarters are fiscal: the fiscal year starts on 1 {month_name[fiscal_start]} "
+                                      "and is named after the year it ends in." if fiscal_start > 1 else ""))
+        window = selection.preset_window(period, now, fiscal_start)
         if window is None:
             default = (now - timedelta(days=s.default_window_days - 1), now)
             picked = st.date_input("Dates", value=default, key="dates", bind="query-params")
@@ -319,7 +323,7 @@ def _link_to_view(filter_params: list[tuple[str, str]]) -> None:
 def review_quarter(filters: Filters) -> str:
     from delivery_health import selection
 
-    return selection.review_quarter(filters.period, filters.end)
+    return selection.review_quarter(filters.period, filters.end, settings().fiscal_year_start_month)
 
 
 def review_pack_download(quarter: str, filters: Filters) -> None:

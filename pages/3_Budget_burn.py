@@ -25,11 +25,13 @@ st.caption(
 
 left, right = st.columns(2)
 as_of = left.date_input("As of", value=filters.end, key="budget_as_of")
-default_period = budget.budget_period(None, None, as_of)
+fiscal_start = ui.settings().fiscal_year_start_month
+default_period = budget.budget_period(None, None, as_of, fiscal_start)
 # The key carries the year so that moving the as-of date to another year resets the default period.
-chosen = right.date_input("Budget period (whole months)", value=default_period, key=f"budget_period_{as_of.year}")
+chosen = right.date_input("Budget period (whole months)", value=default_period,
+                          key=f"budget_period_{default_period[0]}")
 start, end = chosen if isinstance(chosen, (tuple, list)) and len(chosen) == 2 else default_period
-start, end = budget.budget_period(start, end, as_of)
+start, end = budget.budget_period(start, end, as_of, fiscal_start)
 params = {"start": start, "end": end, "as_of": as_of, "squads": filters.squads}
 
 totals = ui.cached(budget.burn_totals, **params)

@@ -48,3 +48,23 @@ def test_loaded_data_is_listed_per_source(monkeypatch, duckdb_url: str, tmp_path
     assert sources.loc["deployments-csv", "files"] == 1
     assert sources.loc["deployments-csv", "rows_read"] == 3
     assert "Every row of every loaded file was used." in at.success[0].value
+
+
+def test_a_fiscal_year_sets_the_quarters_on_offer_and_in_review(monkeypatch, duckdb_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "deployments.csv"
+    path.write_text(DEPLOYMENTS)
+    ingest_file(store.make_engine(duckdb_url), path, Settings(db_url=duckdb_url))
+    monkeypatch.setenv("DELIVERY_HEALTH_FISCAL_YEAR_START_MONTH", "7")  # FY2026 = July 2025 - June 2026
+    at = _app(monkeypatch, duckdb_url, tmp_path).run()
+    period = at.selectbox(key="period")
+    assert "Fiscal year to date" in period.options and "Year to date" not in period.options
+    # The March 2026 deployments are in FY2026's third quarter, January - March 2026.
+    at = period.select("FY2026 Q3").run()
+    assert not at.exception
+    assert "01 Jan 2026 – 31 Mar 2026" in [c.value for c in at.sidebar.caption]
+    assert any(h.value == "Quarterly review: FY2026 Q3 vs FY2026 Q2" for h in at.subheader)
+    card = next(df.value for df in at.dataframe if "Squad" in df.value.columns)
+    org = card.iloc[-1]
+    # Two deployments in the quarter's 90 days, fewer than one a month: DORA's low tier.
+    assert (org["Squad"], org["Deploy frequency"]) == ("All squads", "low")
+    assert org["dora_link"] == "DORA_trends?period=FY2026+Q3"  # the pages open on the same fiscal quarter

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -92,6 +93,17 @@ def test_periods_whole_quarter_and_squad_filter(loaded) -> None:
     # Only Search rows and Search totals: April and May A-6.
     assert set(search) == {("2024-04-01", "Search"), ("2024-04-01", None), ("2024-05-01", "Search"), ("2024-05-01", None)}
     assert search[("2024-04-01", None)]["items"] == 2
+
+
+def test_quarter_cohorts_follow_the_fiscal_year(loaded) -> None:
+    engine, settings = loaded
+    # A fiscal year starting in May has quarters Feb-Apr and May-Jul: the window 1 Apr - 31 May widens to
+    # 1 Feb - the as-of day. Feb-Apr holds A-1..A-4, A-8 and A-9 (1 March); May-Jul holds.
+    fiscal = _rows(actions.cohorts(engine, replace(settings, fiscal_year_start_month=5), by="quarter", **WINDOW))
+    assert {k: r["items"] for k, r in fiscal.items() if k[1] is None} == {("2024-02-01", None): 6,
+                                                                         ("2024-05-01", None): 3}
+    # A-9 was resolved on 5 March and A-3 on 6 April: both in the Feb-Apr cohort's 4 resolved with.
+    assert fiscal[("2024-02-01", None)]["resolved"] == 4
 
 
 def test_items_overdue_ageing(loaded) -> None:

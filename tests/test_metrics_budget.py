@@ -68,6 +68,12 @@ def test_period_defaults_to_the_calendar_year_and_whole_months():
     assert budget.budget_period(date(2024, 2, 3), date(2024, 2, 10), AS_OF) == (date(2024, 2, 1), date(2024, 2, 29))
 
 
+def test_period_defaults_to_the_fiscal_year_when_one_is_configured():
+    # As of 10 April 2024: a fiscal year starting in April began that month, one starting in July the July before.
+    assert budget.budget_period(None, None, AS_OF, fiscal_start=4) == (date(2024, 4, 1), date(2025, 3, 31))
+    assert budget.budget_period(None, None, AS_OF, fiscal_start=7) == (date(2023, 7, 1), date(2024, 6, 30))
+
+
 def test_the_as_of_day_counts_as_elapsed():
     assert budget.elapsed_fraction(date(2024, 4, 1), AS_OF) == pytest.approx(10 / 30)  # 1..10 April
     assert budget.elapsed_fraction(date(2024, 4, 1), date(2024, 4, 30)) == 1.0  # last day: whole month

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -126,6 +127,21 @@ def test_monthly_grouping_clips_partial_periods(loaded):
     assert (jan["failed_deployments"], jan["incidents"], jan["open_incidents"]) == (4, 5, 1)
     # Resolved: 1, 24, 0.5, 2 -> median (1 + 2) / 2.
     assert jan["recovery_median_hours"] == pytest.approx(1.5)
+
+
+def test_quarters_follow_the_fiscal_year(loaded):
+    engine, settings = loaded
+    window = (date(2023, 12, 1), date(2024, 1, 28))
+    calendar = dora.dora_trends(engine, settings, *window, by="quarter")
+    # Calendar quarters: P0 (28 Dec) in Q4 2023, the 8 January deployments in Q1 2024.
+    assert _row(calendar, date(2023, 10, 1), None)["deployments"] == 1
+    assert _row(calendar, date(2024, 1, 1), None)["deployments"] == 8
+    # A fiscal year starting in December has quarters Dec-Feb, Mar-May, ...: the whole window is one quarter
+    # starting 1 Dec 2023, holding all 9 deployments over its 59 days in the window.
+    fiscal = dora.dora_trends(engine, replace(settings, fiscal_year_start_month=12), *window, by="quarter")
+    assert list(fiscal.loc[fiscal["squad"].isna(), "period_start"]) == [date(2023, 12, 1)]
+    total = _row(fiscal, date(2023, 12, 1), None)
+    assert total["deployments"] == 9 and total["deploys_per_week"] == pytest.approx(9 / 59 * 7)
 
 
 def test_squad_filter_keeps_only_that_squad(loaded):

@@ -44,6 +44,7 @@ from delivery_health.ingest import ingest_file
 from delivery_health.metrics import quarterly
 from delivery_health.metrics.budget import FIGURES
 from delivery_health.report import ReportError, build_report, parse_quarter
+from delivery_health.report.content import previous_window, quarter_window
 from delivery_health.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -204,6 +205,18 @@ def test_parse_quarter_gives_calendar_quarters():
     for bad in ("2026Q5", "2026Q0", "Q3 2026", "2026", "", "2026-07", "0000Q1"):
         with pytest.raises(ReportError, match="expected YYYYQn"):
             parse_quarter(bad)
+
+
+def test_fiscal_quarters_and_the_one_before():
+    # Fiscal year from February: FY2027 Q1 = Feb-Apr 2026; the quarter before it crosses the year (Nov-Jan).
+    assert parse_quarter("FY2027Q1", fiscal_start=2) == (date(2026, 2, 1), date(2026, 4, 30))
+    q = quarter_window("FY2027 Q1", date(2026, 3, 15), fiscal_start=2)
+    assert (q.label, q.as_of) == ("FY2027 Q1", date(2026, 3, 15))
+    before = previous_window(q, fiscal_start=2)
+    assert (before.label, before.start, before.end, before.as_of) == (
+        "FY2026 Q4", date(2025, 11, 1), date(2026, 1, 31), date(2026, 1, 31))
+    with pytest.raises(ReportError, match=r"the year is the fiscal year\), e.g. FY2027Q1"):
+        parse_quarter("2026Q5", fiscal_start=7)
 
 
 def test_html_and_pdf_are_written(reports):

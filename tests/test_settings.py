@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from delivery_health.settings import Settings, documented_settings
 from tests.conftest import ROOT
 
@@ -21,3 +23,11 @@ def test_environment_overrides_defaults_and_flags_override_environment(monkeypat
     assert s.production_environments == ("live", "prod-eu")
     assert s.db_url == "duckdb:///from-flag.duckdb"
     assert Settings().attribution_window_days == 7  # the default is untouched
+
+
+def test_fiscal_year_start_month_is_read_and_checked(monkeypatch) -> None:
+    monkeypatch.setenv("DELIVERY_HEALTH_FISCAL_YEAR_START_MONTH", "7")
+    assert Settings.from_env().fiscal_year_start_month == 7
+    monkeypatch.setenv("DELIVERY_HEALTH_FISCAL_YEAR_START_MONTH", "13")
+    with pytest.raises(ValueError, match=r"START_MONTH\) must be a month number from 1 to 12, not 13"):
+        Settings.from_env()

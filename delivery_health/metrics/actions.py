@@ -1,7 +1,7 @@
 """Incident action items (METRICS.md "Incident action items"): closure by cohort, overdue ageing, repeat incidents.
 
 A cohort is the items *created* in a period (an item without a creation time is in none) (ISO week from Monday, calendar month or
-quarter). The window ``[start, end]`` is widened to whole periods so a cohort's numbers
+quarter of the fiscal year). The window ``[start, end]`` is widened to whole periods so a cohort's numbers
 do not depend on where the window starts, and nothing created after the as-of date counts.
 "Resolved" means ``resolved_at`` on or before the as-of date (the whole as-of day counts);
 an item without ``resolved_at`` is open, whatever its status text says.
@@ -24,7 +24,7 @@ from delivery_health import store
 from delivery_health.metrics.frames import read_frame
 from delivery_health.metrics.params import MetricParams, frame_records
 from delivery_health.metrics.periods import GRAINS, next_period_start, period_start_of
-from delivery_health.metrics.sql_functions import id_list
+from delivery_health.metrics.sql_functions import id_list, period_start
 from delivery_health.settings import Settings
 
 NAME = "actions"
@@ -40,10 +40,10 @@ OVERDUE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
     ("1-7 days", 1, 7), ("8-30 days", 8, 30), ("31-90 days", 31, 90), (">90 days", 91, None))
 
 
-def _bounds(start: date, end: date, as_of: date, by: str) -> tuple[datetime, datetime]:
+def _bounds(start: date, end: date, as_of: date, by: str, fiscal_start: int) -> tuple[datetime, datetime]:
     """Half-open [from, to) of creation times: whole periods, nothing after the as-of day."""
-    lo = period_start_of(start, by)
-    hi = min(next_period_start(period_start_of(end, by), by), as_of + timedelta(days=1))
+    lo = period_start_of(start, by, fiscal_start)
+    hi = min(next_period_start(period_start_of(end, by, fiscal_start), by), as_of + timedelta(days=1))
     return datetime.combine(lo, time()), datetime.combine(hi, time())
 
 
@@ -53,7 +53,7 @@ def _item_columns(settings: Settings, ai: sa.Subquery, as_of: date, by: str) -> 
     resolved = sa.and_(ai.c.resolved_at.is_not(None), ai.c.resolved_at < as_of_end)
     return {
         "squad": squad_rules.action_item_squad(squad_rules.load_rules(settings.squads_path), ai),
-        "period_start": sa.cast(sa.func.date_trunc(by, ai.c.created_at), sa.Date),
+        "period_start": period_start(by, ai.c.created_at, settings.fiscal_year_start_month),
         "resolved": resolved,
         "on_time": sa.and_(resolved, ai.c.due_date.is_not(None), sa.cast(ai.c.resolved_at, sa.Date) <= ai.c.due_date),
         "overdue": sa.and_(sa.not_(resolved), ai.c.due_date.is_not(None), ai.c.due_date < as_of),
@@ -81,7 +81,7 @@ def cohorts(engine: Engine, settings: Settings, start: date, end: date, as_of: d
         return pd.DataFrame(columns=COLUMNS)
     ai = squad_rules.action_items_with_jira()
     c = _item_columns(settings, ai, as_of, by)
-    lo, hi = _bounds(start, end, as_of, by)
+    lo, hi = _bounds(start, end, as_of, by, settings.fiscal_year_start_month)
     base = (sa.select(ai.c.id, ai.c.due_date, c["squad"].label("squad"), c["period_start"].label("period_start"),
                       sa.case((c["resolved"], 1), else_=0).label("is_resolved"),
                       sa.case((c["on_time"], 1), else_=0).label("is_on_time"),
@@ -136,7 +136,7 @@ def items(engine: Engine, settings: Settings, start: date, end: date, as_of: dat
         return pd.DataFrame(columns=ITEM_COLUMNS)
     ai = squad_rules.action_items_with_jira()
     c = _item_columns(settings, ai, as_of, by)
-    lo, hi = _bounds(start, end, as_of, by)
+    lo, hi = _bounds(start, end, as_of, by, settings.fiscal_year_start_month)
     q = (sa.select(ai.c.id.label("item_id"), ai.c.incident_id, c["squad"].label("squad"), ai.c.owner, ai.c.title,
                    ai.c.status, c["period_start"].label("period_start"), ai.c.created_at, ai.c.due_date,
                    ai.c.resolved_at, c["resolved"].label("resolved"), c["on_time"].label("on_time"),

@@ -3,7 +3,8 @@
 Definitions, exactly as computed here:
 
 - The **budget period** is whole calendar months: ``start`` is moved to the first day of its
-  month and ``end`` to the last day of its month (default: the calendar year of the as-of date).
+  month and ``end`` to the last day of its month (default: the fiscal year of the as-of date, the
+  calendar year unless ``Settings.fiscal_year_start_month`` says otherwise).
 - The **as-of day counts as elapsed**: spend dated on the as-of date is in burn to date, and the
   as-of month's budget is planned pro rata ``as_of.day / days_in_month`` (on 10 March, 10/31).
 - **Burn to date** = sum of spend lines dated in ``[period start, min(as-of, period end)]``.
@@ -42,7 +43,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 
 from delivery_health import squads as squad_rules
-from delivery_health import store
+from delivery_health import selection, store
 from delivery_health.metrics.frames import read_frame
 from delivery_health.metrics.params import MetricParams, frame_records
 from delivery_health.settings import Settings
@@ -71,10 +72,10 @@ def _add_months(m: date, n: int) -> date:
     return date(k // 12, k % 12 + 1, 1)
 
 
-def budget_period(start: date | None, end: date | None, as_of: date) -> tuple[date, date]:
-    """Whole months: default the calendar year of ``as_of``; one bound alone gives 12 months."""
+def budget_period(start: date | None, end: date | None, as_of: date, fiscal_start: int = 1) -> tuple[date, date]:
+    """Whole months: default the (fiscal) year of ``as_of``; one bound alone gives 12 months."""
     if start is None and end is None:
-        return date(as_of.year, 1, 1), date(as_of.year, 12, 31)
+        start = selection.year_start(as_of, fiscal_start)
     first = start.replace(day=1) if start else _add_months(end.replace(day=1), -11)  # type: ignore[union-attr]
     last = month_end(end) if end else month_end(_add_months(first, 11))
     return first, last
@@ -153,9 +154,9 @@ def _canonical(frames: list[pd.DataFrame], col: str) -> None:
 class _Data:
     """Budget and spend lines for a period, as-of date and squad selection (scopes/categories canonical)."""
 
-    def __init__(self, engine: Engine, settings: Settings, start: date, end: date, as_of: date,
+    def __init__(self, engine: Engine, settings: Settings, start: date | None, end: date | None, as_of: date,
                  squads: tuple[str, ...]):
-        self.start, self.end = budget_period(start, end, as_of)
+        self.start, self.end = budget_period(start, end, as_of, settings.fiscal_year_start_month)
         self.as_of = as_of
         self.rr_months = run_rate_months(as_of)
         if not store.database_exists(engine):
@@ -260,9 +261,9 @@ def _scope_squads(engine: Engine, settings: Settings) -> dict[str, str]:
 
 
 def variance_by_squad(engine: Engine, settings: Settings, squads: list[str], as_of: date) -> pd.DataFrame:
-    """``squad, currency`` + FIGURES for ``as_of``'s calendar year, per squad: the rows ``burn_totals`` gives
+    """``squad, currency`` + FIGURES for ``as_of``'s (fiscal) year, per squad: the rows ``burn_totals`` gives
     with ``squads=(squad,)``, from one read of the lines instead of one per squad."""
-    data = _Data(engine, settings, date(as_of.year, 1, 1), date(as_of.year, 12, 31), as_of, ())
+    data = _Data(engine, settings, None, None, as_of, ())
     mapped = _scope_squads(engine, settings)
     frames = []
     scopes = set(data.budget["scope"].unique()) | set(data.spend["scope"].unique())
@@ -371,7 +372,7 @@ def sow_ledger(engine: Engine, settings: Settings, start: date | None = None, en
             "consumed_pct", "elapsed_pct", "days_to_end", "over_consumed", "ending_soon", "flagged", "flag_reason"]
     if not store.database_exists(engine):
         return pd.DataFrame(columns=cols)
-    first, last = budget_period(start, end, as_of)
+    first, last = budget_period(start, end, as_of, settings.fiscal_year_start_month)
     w = store.sows
     q = (sa.select(w.c.id.label("sow_id"), w.c.vendor, w.c.scope, w.c.currency, w.c.value, w.c.invoiced_to_date,
                    w.c.start_date, w.c.end_date)
@@ -407,7 +408,7 @@ SOW_SUMMARY = ["sow_id", "vendor", "currency", "value", "invoiced_to_date", "con
 
 def cli_result(engine: Engine, settings: Settings, params: MetricParams) -> dict[str, Any]:
     """`metrics budget`: rows per (scope, currency); summary: SOW ledger and per-currency totals."""
-    start, end = budget_period(params.start, params.end, params.as_of)
+    start, end = budget_period(params.start, params.end, params.as_of, settings.fiscal_year_start_month)
     kwargs = {"start": start, "end": end, "as_of": params.as_of, "squads": params.squads}
     return {
         "metric": "budget",

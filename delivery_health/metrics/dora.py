@@ -7,7 +7,7 @@ boundaries in ``dora_tiers`` and the rows behind the figures in ``dora_drill``.
 Row columns (``dora_trends``; one row per period and squad with data, plus one per
 period with ``squad`` None for the whole selection):
 
-- ``period_start`` (date): ISO week (Monday), calendar month or quarter start.
+- ``period_start`` (date): ISO week (Monday), calendar month or quarter start (fiscal quarters when configured).
 - ``deployments``: production deployments (production environment, outcome success)
   finished in the period; ``deployment_days``: distinct UTC dates among them.
 - ``deploys_per_week``: deployments / days × 7, where days are the period's days inside
@@ -44,6 +44,7 @@ from delivery_health.metrics.frames import read_frame
 from delivery_health.metrics.params import MetricParams, frame_records, json_value
 from delivery_health.metrics.periods import (  # noqa: F401 - re-exported for pages and tests
     GRAINS, instants, next_period_start, period_bounds, period_start_of, periods)
+from delivery_health.metrics.sql_functions import period_start
 from delivery_health.settings import Settings
 
 ROW_KEYS = ["period_start", "squad", "deployments", "deployment_days", "deploys_per_week", "failed_attempts",
@@ -102,13 +103,13 @@ def _bases(src: dora_sql.DoraSources, rules: list[squad_rules.Rule]) -> list[tup
 
 
 def _aggregate(conn: Connection, base: Subquery, measures: Callable, grains: tuple[str | None, ...], start: date,
-               end: date, selected: tuple[str, ...]) -> dict[str | None, pd.DataFrame]:
+               end: date, selected: tuple[str, ...], fiscal_start: int) -> dict[str | None, pd.DataFrame]:
     """For each grain (a period, or None for the whole window): the measures per (period_start, squad) and per
     period for the selection (squad = _TOTAL). One query for them all (GROUPING SETS), so the facts are read
     once. At most one grain is a period."""
     lo, hi = instants(start, end)
     by = next((g for g in grains if g), None)
-    cols = [sa.cast(sa.func.date_trunc(by, base.c.t), sa.Date).label("period_start")] if by else []
+    cols = [period_start(by, base.c.t, fiscal_start).label("period_start")] if by else []
     q = sa.select(base, *cols).where(base.c.t >= lo, base.c.t < hi)
     if selected:
         q = q.where(base.c.squad.in_(selected))
@@ -144,19 +145,20 @@ def _frames(engine: Engine, settings: Settings, start: date, end: date, grains: 
     rules = squad_rules.load_rules(settings.squads_path)
     with engine.connect() as conn:
         src = dora_facts.sources(conn, settings, rules, instants(start, end)[1])
-        parts = [_aggregate(conn, base, m, grains, start, end, selected) for base, m in _bases(src, rules)]
-    return {g: _rows([p[g] for p in parts], start, end, g) if any(not p[g].empty for p in parts) else empty
+        parts = [_aggregate(conn, base, m, grains, start, end, selected, settings.fiscal_year_start_month)
+                 for base, m in _bases(src, rules)]
+    return {g: _rows([p[g] for p in parts], start, end, g, settings.fiscal_year_start_month) if any(not p[g].empty for p in parts) else empty
             for g in grains}
 
 
-def _rows(parts: list[pd.DataFrame], start: date, end: date, by: str | None) -> pd.DataFrame:
+def _rows(parts: list[pd.DataFrame], start: date, end: date, by: str | None, fiscal_start: int) -> pd.DataFrame:
     """One grain's measures of every kind of fact, on the full grid of periods and squads, with the ratios."""
     parts = [p for p in parts if not p.empty]
     data = parts[0]
     for p in parts[1:]:
         data = data.merge(p, on=["period_start", "squad"], how="outer")
     data["period_start"] = pd.to_datetime(data["period_start"]).dt.date
-    starts = periods(start, end, by) if by else [start]
+    starts = periods(start, end, by, fiscal_start) if by else [start]
     names = sorted(n for n in data["squad"].unique() if n != _TOTAL) + [_TOTAL]
     grid = pd.DataFrame([(p, s) for s in names for p in starts], columns=["period_start", "squad"])
     out = grid.merge(data, on=["period_start", "squad"], how="left")

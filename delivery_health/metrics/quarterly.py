@@ -8,7 +8,7 @@ the CLI cannot disagree:
   dependency for a squad when either side belongs to it (the dependency page's squad filter).
   Exports hold the issues' *current* status and no link history, so a past quarter's count
   cannot be rebuilt: the change column stays empty rather than show a made-up number.
-- Budget variance: ``budget.variance_by_squad`` (``burn_totals`` per squad) for the quarter's calendar year as of the quarter's
+- Budget variance: ``budget.variance_by_squad`` (``burn_totals`` per squad) for the quarter's (fiscal) year as of the quarter's
   end (or the as-of date), as a fraction of planned; only for a squad budgeting in one currency
   (variance fractions of two currencies are not one number).
 - Action-item closure: ``actions.cohorts`` for the items created in the quarter, resolved by the
@@ -39,10 +39,10 @@ COLUMNS = (["squad"] + [f"{t}_tier" for t in TIERS] + [f"{t}_tier_previous" for 
               "closure_rate", "closure_rate_previous", "action_items"])
 
 
-def review_quarters(quarter: str, as_of: date) -> dict[str, tuple[date, date]]:
+def review_quarters(quarter: str, as_of: date, fiscal_start: int = 1) -> dict[str, tuple[date, date]]:
     """``{"current": (start, end), "previous": (start, end)}``: a running quarter ends at ``as_of``."""
-    start, end = selection.quarter_bounds(quarter)
-    prev_start, prev_end = selection.quarter_bounds(selection.previous_quarter(quarter))
+    start, end = selection.quarter_bounds(quarter, fiscal_start)
+    prev_start, prev_end = selection.quarter_bounds(selection.previous_quarter(quarter, fiscal_start), fiscal_start)
     return {"current": (start, min(end, as_of)), "previous": (prev_start, prev_end)}
 
 
@@ -75,7 +75,7 @@ def squad_scorecard(engine: Engine, settings: Settings, quarter: str, as_of: dat
                     squads: tuple[str, ...] = ()) -> pd.DataFrame:
     """One row per squad (the selected ones, else every known squad) plus ``squad`` None for the whole
     organisation; see the module docstring for the columns."""
-    quarters = review_quarters(quarter, as_of)
+    quarters = review_quarters(quarter, as_of, settings.fiscal_year_start_month)
     now, before = quarters["current"], quarters["previous"]
     tiers_now, tiers_before = _tiers(engine, settings, now), _tiers(engine, settings, before)
     closure_now, closure_before = _closure(engine, settings, now), _closure(engine, settings, before)

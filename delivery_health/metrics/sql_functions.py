@@ -8,6 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
+from delivery_health.metrics.periods import quarter_shift
+
 ID_LIST_SEPARATOR = ", "
 
 
@@ -26,3 +28,13 @@ def _compile_id_list(element: id_list, compiler: Any, **kw: Any) -> str:
     text = compiler.process(column, **kw)
     separator = compiler.process(sa.literal(ID_LIST_SEPARATOR), **kw)
     return f"string_agg(DISTINCT {text}, {separator} ORDER BY {text})"
+
+
+def period_start(by: str, instant: Any, fiscal_start: int = 1) -> sa.ColumnElement:
+    """The DATE starting ``instant``'s period (``periods.period_start_of`` in SQL): a fiscal quarter is the
+    calendar quarter of the instant moved back by the fiscal year's shift, moved forward again."""
+    shift = quarter_shift(fiscal_start) if by == "quarter" else 0
+    if not shift:
+        return sa.cast(sa.func.date_trunc(by, instant), sa.Date)
+    months = sa.literal_column(f"INTERVAL '{shift} month'")  # an int 1-2: nothing user-typed reaches the SQL text
+    return sa.cast(sa.func.date_trunc(by, instant - months) + months, sa.Date)

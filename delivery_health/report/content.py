@@ -8,7 +8,7 @@ for the same window:
   call: tiers per squad with the previous quarter's, at-risk dependencies today, budget variance
   and action-item closure.
 - DORA: ``dora_headline`` over the quarter (value and tier) and ``dora_window`` over the previous
-  calendar quarter (the row the headline reads its values from: "previous"; change = this -
+  quarter (the row the headline reads its values from: "previous"; change = this -
   previous, so not the headline's own equal-length window), ``dora_tiers_frame`` per squad,
   ``dora_trends`` by week over both quarters for the charts, ``dora_drill.data_quality``, and the
   release/freeze events over those weeks (``overview.events_in_window``) drawn on the charts.
@@ -16,13 +16,14 @@ for the same window:
   ``AT_RISK_TOP``) and the squad pairs. No previous-quarter column: exports hold each issue's
   current status and no link history, so the dependencies open at an earlier date cannot be
   rebuilt (only the staleness cut-off would move) and a made-up comparison is worse than none.
-- Budget burn: budget period = the calendar year of the quarter, as of the quarter end:
+- Budget burn: budget period = the (fiscal) year of the quarter, as of the quarter end:
   ``burn_totals`` per currency, ``burn_by_scope``, ``monthly_series`` (the S-curve, with the events of the
   budget period), ``sow_ledger``;
-  the previous quarter's totals use its own calendar year, as of its end.
+  the previous quarter's totals use its own (fiscal) year, as of its end.
 - Action items: monthly cohorts created in the quarter as of its end (``cohorts``, ``items``,
   ``repeat_incidents``, ``headline``), and the same for the previous quarter.
 
+Quarters are fiscal when ``Settings.fiscal_year_start_month`` is not 1 (``selection``).
 A quarter still in progress is measured up to the as-of date (default today, UTC): its window
 and "as of" end there, so a rate per week is not diluted by days that have not happened yet.
 """
@@ -30,7 +31,7 @@ and "as of" end there, so a rate per week is not diluted by days that have not h
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 import pandas as pd
@@ -49,18 +50,21 @@ class ReportError(ValueError):
     """A report request that cannot be met, in words for the person who asked (bad quarter, no chromium...)."""
 
 
-def parse_quarter(text: str) -> tuple[date, date]:
-    """``"2026Q3"`` -> ``(date(2026, 7, 1), date(2026, 9, 30))``: a calendar quarter's first and last day
+def parse_quarter(text: str, fiscal_start: int = 1) -> tuple[date, date]:
+    """``"2026Q3"`` -> ``(date(2026, 7, 1), date(2026, 9, 30))``: a quarter's first and last day
     (``selection.quarter_bounds``, the filter bar's reading of a quarter); ReportError otherwise."""
     try:
-        return selection.quarter_bounds(text or "")
+        return selection.quarter_bounds(text or "", fiscal_start)
     except ValueError:  # also a year date() cannot hold, e.g. 0000Q1 or 9999Q4's successor
-        raise ReportError(f"invalid quarter {text!r}: expected YYYYQn with n from 1 to 4, e.g. 2026Q3") from None
+        example = selection.quarter_label(date(2026, 7, 1), fiscal_start).replace(" ", "")
+        fiscal = " (the year is the fiscal year)" if fiscal_start > 1 else ""
+        raise ReportError(f"invalid quarter {text!r}: expected YYYYQn with n from 1 to 4{fiscal}, "
+                          f"e.g. {example}") from None
 
 
 @dataclass(frozen=True)
 class Window:
-    """A calendar quarter: ``label`` like 2026Q3, its first and last day, and the day figures are as of."""
+    """A quarter: ``label`` like 2026 Q3 (FY2027 Q1), its first and last day, and the day figures are as of."""
 
     label: str
     start: date
@@ -72,19 +76,19 @@ class Window:
         return self.as_of < self.end
 
 
-def quarter_window(text: str, today: date) -> Window:
+def quarter_window(text: str, today: date, fiscal_start: int = 1) -> Window:
     """The quarter ``text`` measured up to ``min(quarter end, today)``; a quarter not yet started is an error."""
-    start, end = parse_quarter(text)
+    start, end = parse_quarter(text, fiscal_start)
     if start > today:
         raise ReportError(f"quarter {text.strip()} has not started yet (as of {today.isoformat()})")
-    return Window(selection.quarter_label(start), start, end, min(end, today))
+    return Window(selection.quarter_label(start, fiscal_start), start, end, min(end, today))
 
 
-def previous_window(w: Window) -> Window:
-    """The calendar quarter before ``w``, complete (as of its last day)."""
-    end = w.start - timedelta(days=1)
-    start = date(end.year, end.month - 2, 1)
-    return Window(selection.quarter_label(start), start, end, end)
+def previous_window(w: Window, fiscal_start: int = 1) -> Window:
+    """The quarter before ``w``, complete (as of its last day)."""
+    label = selection.previous_quarter(w.label, fiscal_start)
+    start, end = selection.quarter_bounds(label, fiscal_start)
+    return Window(label, start, end, end)
 
 
 def _no_events() -> pd.DataFrame:
@@ -244,8 +248,8 @@ def _dependencies(engine: Engine, settings: Settings, q: Window, squads: tuple[s
 
 
 def _budget(engine: Engine, settings: Settings, q: Window, p: Window, squads: tuple[str, ...]) -> BudgetSection:
-    period = budget.budget_period(None, None, q.as_of)  # the calendar year of the quarter
-    previous_period = budget.budget_period(None, None, p.as_of)
+    period = budget.budget_period(None, None, q.as_of, settings.fiscal_year_start_month)  # the quarter's year
+    previous_period = budget.budget_period(None, None, p.as_of, settings.fiscal_year_start_month)
     args = {"start": period[0], "end": period[1], "as_of": q.as_of, "squads": squads}
     totals = budget.burn_totals(engine, settings, **args)
     sows = budget.sow_ledger(engine, settings, **args)
@@ -289,8 +293,8 @@ def gather(engine: Engine, settings: Settings, quarter: str, squads: tuple[str, 
     """Every section of the pack for ``quarter`` (e.g. "2026Q3") and the squads (empty = all)."""
     now = datetime.now(timezone.utc)
     today = as_of or now.date()
-    q = quarter_window(quarter, today)
-    p = previous_window(q)
+    q = quarter_window(quarter, today, settings.fiscal_year_start_month)
+    p = previous_window(q, settings.fiscal_year_start_month)
     squads = tuple(squads)
     return QuarterlyReport(
         quarter=q, previous=p, squads=squads, generated_at=now.replace(microsecond=0),
