@@ -528,6 +528,23 @@ def delete_missing(conn: Connection, table: sa.Table, owner_col: str, owners: li
     return len(stale)
 
 
+def delete_issues(conn: Connection, source_file: str, keys: list[str]) -> int:
+    """Delete the issues ``keys`` that ``source_file`` brought, with their tags, transitions, links, incidents
+    and action items; rows another file brought stay. Returns the rows deleted."""
+    deleted = 0
+    for chunk in _chunks(sorted(keys), 5000):
+        mine = conn.execute(sa.select(work_items.c.id).where(
+            work_items.c.id.in_(chunk), work_items.c.source_file == source_file)).scalars().all()
+        for table, column in ((work_item_tags, "item_key"), (status_transitions, "item_key"), (work_items, "id")):
+            deleted += conn.execute(table.delete().where(table.c[column].in_(mine))).rowcount
+        ends = sa.or_(issue_links.c.from_key.in_(chunk), issue_links.c.to_key.in_(chunk))
+        deleted += conn.execute(issue_links.delete().where(ends, issue_links.c.source_file == source_file)).rowcount
+        for table in (incidents, action_items):
+            deleted += conn.execute(table.delete().where(
+                table.c.jira_key.in_(chunk), table.c.source_file == source_file)).rowcount
+    return deleted
+
+
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 

@@ -116,12 +116,42 @@ def test_incremental_run_asks_for_recent_changes_and_changes_nothing(db_url: str
         sync_jira(engine, settings, _creds(jira), JQL)
         before = _snapshot(engine)
         again = sync_jira(engine, settings, _creds(jira), JQL)
-    assert jira.jqls() == [JQL] * 3 + [f'({JQL}) AND updated >= "2024-03-19 14:00"']
-    assert (again.pages, again.read, again.inserted, again.updated, again.rejected) == (1, 2, 0, 0, 0)
+    # Three pages of the full run, the changes since the last one, then the keys the whole query matches (3 pages).
+    assert jira.jqls() == [JQL] * 3 + [f'({JQL}) AND updated >= "2024-03-19 14:00"'] + [JQL] * 3
+    assert (again.pages, again.read, again.inserted, again.updated, again.rejected, again.removed) == (1, 2, 0, 0, 0, 0)
     assert _snapshot(engine) == before
     assert [r["rows_read"] for r in _rows(engine, store.ingest_runs)] in ([5, 2], [2, 5])
     (sync,) = _rows(engine, store.sync_state)
     assert sync["last_updated"] == datetime(2024, 3, 20, 14, 0)
+
+
+def test_an_issue_gone_from_jira_is_removed_with_its_rows(db_url: str, settings: Settings) -> None:
+    engine = store.make_engine(db_url)
+    with _server("Cloud") as jira:
+        sync_jira(engine, settings, _creds(jira), JQL)
+        jira.issues = [i for i in jira.issues if i["key"] != "WEB-3"]  # deleted in Jira
+        result = sync_jira(engine, settings, _creds(jira), JQL)
+    # The incremental search gets WEB-1 only; the keys of the whole query, listed without the date clause, lack WEB-3.
+    listings = [q for q in jira.paths("/rest/api/3/search/jql") if q.get("fields") == ["key"]]
+    assert [q["jql"] for q in listings] == [[JQL]] * 2  # 4 keys at 2 a page
+    # Removed: WEB-3's issue row, its one status move and its Relates link to PAY-1 (3 rows); WEB-1 is unchanged.
+    assert (result.read, result.inserted, result.updated, result.removed) == (1, 0, 3, 1)
+    assert {i["id"] for i in _rows(engine, store.work_items)} == ISSUE_KEYS - {"WEB-3"}
+    assert [t["item_key"] for t in _rows(engine, store.status_transitions)].count("WEB-3") == 0
+    assert {(r["from_key"], r["to_key"]) for r in _rows(engine, store.issue_links)} == {("WEB-1", "PAY-2")}
+    assert "removed 1 no longer in the query" in result.summary_line()
+
+
+def test_an_empty_answer_removes_nothing_and_says_so(settings: Settings) -> None:
+    engine = store.make_engine(settings.db_url)
+    with _server("Server") as jira:
+        sync_jira(engine, settings, _creds(jira), JQL)
+        jira.issues = []  # what a token that lost access to both projects sees
+        result = sync_jira(engine, settings, _creds(jira), JQL)
+    assert (result.removed, result.updated) == (0, 0)
+    assert {i["id"] for i in _rows(engine, store.work_items)} == ISSUE_KEYS
+    (note,) = _rows(engine, store.skipped_rows)
+    assert note["row_ref"] == "query" and "the 5 issues it brought before are kept" in note["reason"]
 
 
 def test_since_overrides_the_last_sync(settings: Settings) -> None:
@@ -130,7 +160,7 @@ def test_since_overrides_the_last_sync(settings: Settings) -> None:
         sync_jira(engine, settings, _creds(jira), JQL)
         result = sync_jira(engine, settings, _creds(jira), JQL, since=date(2024, 3, 10))
     # Updated on or after 2024-03-10: PAY-2 (03-12), WEB-1 (03-19), WEB-3 (03-20).
-    assert jira.jqls()[-1] == f'({JQL}) AND updated >= "2024-03-10"'
+    assert jira.jqls()[-4:] == [f'({JQL}) AND updated >= "2024-03-10"'] + [JQL] * 3  # then the keys listing
     assert (result.read, result.inserted, result.updated) == (3, 0, 0)
 
 

@@ -105,6 +105,8 @@ def write_batch(engine: Engine, path: str, fmt: str, batch: Batch) -> tuple[int,
             inserted, updated = inserted + i, updated + u
             if i + u >= store.ANALYZE_AFTER_ROWS:
                 grown.append(table)
+        if batch.retired:
+            updated += store.delete_issues(conn, path, batch.retired)
         store.analyze(conn, grown)
         conn.execute(store.ingest_runs.insert().values(
             id=run_id, format=fmt, path=path, started_at=started, finished_at=store.utcnow(),

@@ -35,6 +35,9 @@ class Batch:
     # Child tables whose rows are owned by a parent key: table -> (owner column, owner keys).
     # Rows of those owners missing from this batch are removed (e.g. a label taken off an issue).
     owned: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
+    # Issue keys the source no longer has (deleted in Jira, or moved out of a synced query): the rows this
+    # source brought for them are removed (``store.delete_issues``).
+    retired: list[str] = field(default_factory=list)
 
     def add(self, table: str, row: dict[str, Any]) -> None:
         self.rows.setdefault(table, []).append(row)

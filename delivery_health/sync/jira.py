@@ -27,6 +27,7 @@ from delivery_health.sync.credentials import JiraCredentials, display_server
 
 PAGE_SIZE = 100  # what we ask for; servers may return fewer per page, which the paging copes with
 CHANGELOG_PAGE_SIZE = 100
+KEYS_PAGE_SIZE = 1000  # keys only: Data Center serves up to 1,000 a page by default, Cloud up to 5,000
 
 
 class JiraSyncError(Exception):
@@ -78,6 +79,19 @@ def fetch(client: JIRA, creds: JiraCredentials, jql: str, *, page_size: int = PA
     return out
 
 
+def matching_keys(client: JIRA, creds: JiraCredentials, jql: str) -> set[str]:
+    """The key of every issue ``jql`` matches now: pages of keys only, to find the issues deleted in Jira or moved
+    out of the query since an earlier sync (an incremental search cannot see them)."""
+    search = _search_cloud if client.deploymentType == "Cloud" else _search_dc
+    with _errors(creds):
+        pages = search(client, jql, KEYS_PAGE_SIZE, fields="key", expand=None)
+    return issue_keys(pages)
+
+
+def issue_keys(pages: list[dict]) -> set[str]:
+    return {i["key"] for page in pages for i in page.get("issues") or [] if isinstance(i.get("key"), str)}
+
+
 def fields_page(fields: list[dict]) -> dict:
     """The field list as a search page without issues: the loader reads custom-field names and schemas from it."""
     return {"issues": [],
@@ -85,14 +99,15 @@ def fields_page(fields: list[dict]) -> dict:
             "schema": {f["id"]: f["schema"] for f in fields if isinstance(f, dict) and f.get("id") and isinstance(f.get("schema"), dict)}}
 
 
-def _search_cloud(client: JIRA, jql: str, page_size: int) -> list[dict]:
+def _search_cloud(client: JIRA, jql: str, page_size: int, fields: str = "*all",
+                  expand: str | None = "changelog") -> list[dict]:
     """Enhanced search: follow nextPageToken until it is absent or the page says isLast."""
     pages: list[dict] = []
     token: str | None = None
     seen: set[str] = set()
     while True:
-        page = client.enhanced_search_issues(jql, nextPageToken=token, maxResults=page_size, fields="*all",
-                                             expand="changelog", json_result=True)
+        page = client.enhanced_search_issues(jql, nextPageToken=token, maxResults=page_size, fields=fields,
+                                             expand=expand, json_result=True)
         pages.append(_page(page, len(pages) + 1))
         token = page.get("nextPageToken")
         if not token or page.get("isLast") is True:
@@ -102,13 +117,14 @@ def _search_cloud(client: JIRA, jql: str, page_size: int) -> list[dict]:
         seen.add(token)
 
 
-def _search_dc(client: JIRA, jql: str, page_size: int) -> list[dict]:
+def _search_dc(client: JIRA, jql: str, page_size: int, fields: str = "*all",
+               expand: str | None = "changelog") -> list[dict]:
     """Legacy search: advance startAt by the issues received until total is reached or a page is empty."""
     pages: list[dict] = []
     start = 0
     while True:
-        page = _page(client.search_issues(jql, startAt=start, maxResults=page_size, fields="*all",
-                                          expand="changelog", json_result=True), len(pages) + 1)
+        page = _page(client.search_issues(jql, startAt=start, maxResults=page_size, fields=fields,
+                                          expand=expand, json_result=True), len(pages) + 1)
         pages.append(page)
         issues = page["issues"]
         start += len(issues)

@@ -4,6 +4,10 @@ The sync is recorded in ``ingest_runs`` under the path ``jira:<server> <jql>`` (
 given); the rows carry it as their ``source_file``. After a successful sync the newest
 ``updated`` seen is kept in ``sync_state``, and the next run of the same (server, query) asks
 only for issues updated since then (less ``state.OVERLAP``); ``--since`` overrides that.
+
+Issues the query brought earlier and no longer matches (deleted in Jira, moved to another project)
+are removed with their rows. An incremental search cannot see them, so such a run also lists the
+keys the whole query matches (keys only, ``jira.KEYS_PAGE_SIZE`` a page).
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from delivery_health.ingest.base import Batch, RejectedFile
 from delivery_health.ingest import jira_common, jira_json
 from delivery_health.settings import Settings
 from delivery_health.sync import credentials, state
-from delivery_health.sync.jira import PAGE_SIZE, Fetched, JiraSyncError, connect, fetch, fields_page
+from delivery_health.sync.jira import (
+    PAGE_SIZE, Fetched, JiraSyncError, connect, fetch, fields_page, issue_keys, matching_keys)
 
 FORMAT = "jira-api"  # ingest_runs.format and the rows' source
 STATE_SOURCE = "jira"
@@ -39,13 +44,15 @@ class SyncResult:
     inserted: int
     updated: int
     rejected: int
+    removed: int  # issues no longer matched by the query (deleted or moved in Jira), removed from the store
     changelogs_completed: int
     projects: int
     seconds: float
 
     def summary_line(self) -> str:
         return (f"{self.path}: {FORMAT} ({self.deployment}, {self.pages} pages): read {self.read}, "
-                f"inserted {self.inserted}, updated {self.updated}, rejected {self.rejected}; "
+                f"inserted {self.inserted}, updated {self.updated}, rejected {self.rejected}, "
+                f"removed {self.removed} no longer in the query; "
                 f"full changelogs fetched for {self.changelogs_completed} issues, versions of {self.projects} projects")
 
 
@@ -66,8 +73,11 @@ def sync_jira(engine: Engine, settings: Settings, creds: credentials.JiraCredent
         start = prior - state.OVERLAP if prior is not None else None
     sent = state.updated_since(jql, start)
 
-    fetched = fetch(connect(creds), creds, sent, page_size=page_size)
+    client = connect(creds)
+    fetched = fetch(client, creds, sent, page_size=page_size)
     batch = _batch(fetched, settings, path)
+    _retire_missing(engine, path, batch, issue_keys(fetched.pages) if start is None
+                    else matching_keys(client, creds, jql))
     if start is not None:
         _carry_notes(engine, path, batch)
     newest = max((r["updated_at"] for r in batch.rows.get("work_items", []) if r["updated_at"] is not None), default=None)
@@ -84,7 +94,7 @@ def sync_jira(engine: Engine, settings: Settings, creds: credentials.JiraCredent
     except Exception as exc:  # the data transaction rolled back
         raise JiraSyncError(f"{path}: the database refused the rows: {exc}".splitlines()[0]) from exc
     return SyncResult(path, fetched.deployment, sent, len(fetched.pages), batch.read, inserted, updated,
-                      len(batch.skipped), fetched.changelogs_completed, len(fetched.versions), time.perf_counter() - t0)
+                      len(batch.skipped), len(batch.retired), fetched.changelogs_completed, len(fetched.versions), time.perf_counter() - t0)
 
 
 def _batch(fetched: Fetched, settings: Settings, path: str) -> Batch:
@@ -103,6 +113,21 @@ def _batch(fetched: Fetched, settings: Settings, path: str) -> Batch:
     return batch
 
 
+def _retire_missing(engine: Engine, path: str, batch: Batch, matched: set[str]) -> None:
+    """Mark for removal the issues this query brought before that it no longer matches."""
+    if not state.store_exists(engine) or not sa.inspect(engine).has_table(store.work_items.name):
+        return
+    wi = store.work_items
+    with engine.connect() as conn:
+        stored = set(conn.execute(sa.select(wi.c.id).where(wi.c.source_file == path)).scalars())
+    if stored and not matched:
+        # A token that lost its access to the projects gets the same empty answer as if every issue were deleted.
+        batch.skip("query", f"the query matched no issue: the {len(stored)} issues it brought before are kept, "
+                            "not removed (lost access to the project looks the same as every issue deleted)")
+        return
+    batch.retired = sorted(stored - matched)
+
+
 def _carry_notes(engine: Engine, path: str, batch: Batch) -> None:
     """Keep earlier notes of issues an incremental run did not fetch again (write_batch replaces the path's notes)."""
     if not state.store_exists(engine):
@@ -112,7 +137,8 @@ def _carry_notes(engine: Engine, path: str, batch: Batch) -> None:
     s = store.skipped_rows
     with engine.connect() as conn:
         rows = conn.execute(sa.select(s.c.row_ref, s.c.reason).where(s.c.path == path).order_by(s.c.id)).all()
-    batch.skipped += [(ref, reason) for ref, reason in rows if ref not in fetched]
+    retired = set(batch.retired)
+    batch.skipped += [(ref, reason) for ref, reason in rows if ref not in fetched and ref not in retired]
 
 
 def run_cli(args: argparse.Namespace, settings: Settings) -> int:
