@@ -156,30 +156,43 @@ def show_empty(message: str) -> None:
     st.info(message, icon="ℹ️")
 
 
-def download_csv(frame: pd.DataFrame, name: str, label: str = "Download CSV") -> None:
-    """A CSV download of exactly the rows shown, named after the selection it came from."""
+def download_csv(frame: pd.DataFrame | Callable[[], pd.DataFrame], name: str, label: str = "Download CSV") -> None:
+    """A CSV download of exactly the rows shown (or of the frame ``frame()`` returns), named after the selection
+    it came from."""
     from delivery_health.export import safe_csv
 
     filters = st.session_state.get("_filters")
     if filters is not None:
         stem, _, ext = name.rpartition(".")
         name = f"{stem}__{filters.slug}.{ext}"
+    rows = frame if callable(frame) else lambda: frame
     # Built on the click, not on every run: a drill-down's CSV at 1M issues is tens of MB.
-    st.download_button(label, lambda: safe_csv(frame), file_name=name, mime="text/csv",
+    st.download_button(label, lambda: safe_csv(rows()), file_name=name, mime="text/csv",
                        key=f"download_{name}_{label}", on_click="ignore")
+
+
+def _first_rows(shown: pd.DataFrame, total: int, all_rows: pd.DataFrame | Callable[[], pd.DataFrame],
+                file_name: str, label: str, **dataframe_kwargs: Any) -> None:
+    if total > len(shown):
+        st.caption(f"Showing the first {len(shown):,} of {total:,} rows; the download holds all of them.")
+    st.dataframe(shown, hide_index=True, width="stretch", **dataframe_kwargs)
+    download_csv(all_rows, file_name, label)
 
 
 def rows_table(frame: pd.DataFrame, file_name: str, label: str, columns: list[str] | None = None,
                **dataframe_kwargs: Any) -> None:
     """The rows behind a figure: at most ``table_max_rows`` of them shown, in the frame's order (a browser
     fed 70k rows gets tens of MB each run), with a CSV download of all of them."""
-    limit = settings().table_max_rows
-    shown = frame if columns is None else frame[columns]
-    if len(frame) > limit:
-        st.caption(f"Showing the first {limit:,} of {len(frame):,} rows; the download holds all of them.")
-        shown = shown.head(limit)
-    st.dataframe(shown, hide_index=True, width="stretch", **dataframe_kwargs)
-    download_csv(frame, file_name, label)
+    shown = (frame if columns is None else frame[columns]).head(settings().table_max_rows)
+    _first_rows(shown, len(frame), frame, file_name, label, **dataframe_kwargs)
+
+
+def drill_table(func: Callable[..., pd.DataFrame], total: int, file_name: str, label: str,
+                overrides: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    """Like ``rows_table`` for ``func(..., limit=N)``: only the ``table_max_rows`` rows shown are fetched (of
+    ``total``); all of them are fetched when the download is clicked."""
+    shown = cached(func, overrides=overrides, limit=settings().table_max_rows, **kwargs)
+    _first_rows(shown, total, lambda: cached(func, overrides=overrides, **kwargs), file_name, label)
 
 
 def sources_and_skipped_rows(history: pd.DataFrame) -> None:

@@ -47,12 +47,7 @@ for col, item in zip(st.columns(len(headline)), headline.to_dict("records")):
             st.badge("no data for a tier", color="gray")
 
 # ---- data quality -------------------------------------------------------------------------------------
-# The rows behind the whole window: the data-quality checks read them here, the drill-down below shows them.
-DRILLS = {"deployments": dora_drill.deployments_in_window, "commits": dora_drill.commits_in_window,
-          "incidents": dora_drill.incidents_in_window}
-whole = {name: ui.cached(func, **selection) for name, func in DRILLS.items()}
-for check in dora_drill.quality_checks(ui.settings(), whole["commits"], whole["deployments"],
-                                       whole["incidents"]).to_dict("records"):
+for check in ui.cached(dora_drill.data_quality, **selection).to_dict("records"):
     st.warning(f"**{check['count']} {check['check']}**: {check['detail']}", icon="⚠️")
 
 # ---- trends -------------------------------------------------------------------------------------------
@@ -86,12 +81,12 @@ period = st.selectbox("Period", choices, key="dora_period",
 start, end = (filters.start, filters.end) if isinstance(period, str) else dora.period_bounds(
     period, by, filters.start, filters.end)
 drill = {"start": start, "end": end, "squads": filters.squads, "overrides": ui.dora_overrides(filters)}
+counts = ui.cached(dora_drill.row_counts, **drill)
 tabs = st.tabs(["Deployments", "Commits (lead time)", "Incidents"])
-for tab, (name, func) in zip(tabs, DRILLS.items()):
+for tab, (name, func) in zip(tabs, dora_drill.DRILLS.items()):
     with tab:
-        frame = ui.cached(func, **drill)
-        if frame.empty:
+        if not counts[name]:
             st.text(f"No {name} in {start:%d %b %Y} – {end:%d %b %Y} for this selection.")
             continue
-        st.caption(f"{len(frame):,} {name}, {start:%d %b %Y} – {end:%d %b %Y}.")
-        ui.rows_table(frame, f"dora_{name}_{start}_{end}.csv", f"Download {name}")
+        st.caption(f"{counts[name]:,} {name}, {start:%d %b %Y} – {end:%d %b %Y}.")
+        ui.drill_table(func, counts[name], f"dora_{name}_{start}_{end}.csv", f"Download {name}", **drill)

@@ -195,6 +195,21 @@ def test_drill_down_rows(loaded):
     quality = dora_drill.data_quality(engine, settings, *JAN).set_index("check")["count"].to_dict()
     # c5 clamped; L1 of legacy-batch unassigned; INC-4 unattributed.
     assert quality == {"negative lead time": 1, "unassigned deployments": 1, "unattributed incidents": 1}
+    details = dora_drill.data_quality(engine, settings, *JAN).set_index("check")["detail"]
+    assert details["unassigned deployments"].endswith("no squad rule maps: legacy-batch")
+
+
+def test_drill_down_pages_and_counts(loaded):
+    engine, settings = loaded
+    # 10 runs, 8 commits (the 8 lead times of January) and INC-1..INC-5 started in January.
+    assert dora_drill.row_counts(engine, settings, *JAN) == {"deployments": 10, "commits": 8, "incidents": 5}
+    for name, func in dora_drill.DRILLS.items():
+        whole = func(engine, settings, *JAN)
+        first = func(engine, settings, *JAN, limit=3)
+        # The first rows of the same order (a column empty in all 3 rows is not typed like the whole's: compare values).
+        values = lambda f: f.astype(object).where(f.notna(), None).to_dict("records")  # noqa: E731
+        assert values(first) == values(whole.head(3)), name
+    assert dora_drill.row_counts(engine, settings, *JAN, squads=("discovery",))["deployments"] == 3  # S1-S3
 
 
 def test_headline_compares_with_previous_window(loaded):

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import Subquery
 
 from delivery_health import squads as squad_rules
@@ -19,6 +20,7 @@ from delivery_health import store
 from delivery_health.metrics import dora_facts, dora_sql
 from delivery_health.metrics.dora import instants
 from delivery_health.metrics.frames import read_frame
+from delivery_health.metrics.sql_functions import id_list
 from delivery_health.settings import Settings
 
 DEPLOYMENT_COLUMNS = ["id", "service", "squad", "environment", "status", "outcome", "counted_as", "started_at",
@@ -29,15 +31,30 @@ INCIDENT_COLUMNS = ["id", "service", "squad", "severity", "title", "started_at",
                     "recovery_hours", "deployment_id", "attributed_by", "deployment_ref"]
 
 
-def _read(engine: Engine, settings: Settings, query: Callable[[dora_sql.DoraSources, list[squad_rules.Rule]], sa.Select],
-          before: datetime | None, columns: list[str]) -> pd.DataFrame:
-    """``query(sources, rules)`` as a frame, over the precomputed building blocks when they are current."""
+Query = Callable[[dora_sql.DoraSources, list[squad_rules.Rule]], sa.Select]
+
+
+def _sources_query(engine: Engine, settings: Settings, query: Query, before: datetime | None,
+                   read: Callable[[Connection, sa.Select], Any], empty: Any) -> Any:
+    """``read(conn, query(sources, rules))`` over the precomputed building blocks when they are current."""
     if not store.database_exists(engine):
-        return pd.DataFrame(columns=columns)
+        return empty
     rules = squad_rules.load_rules(settings.squads_path)
     with engine.connect() as conn:
-        q = query(dora_facts.sources(conn, settings, rules, before), rules)
-        return read_frame(conn, q, columns)
+        return read(conn, query(dora_facts.sources(conn, settings, rules, before), rules))
+
+
+def _read(engine: Engine, settings: Settings, query: Query, before: datetime | None, columns: list[str],
+          limit: int | None) -> pd.DataFrame:
+    """``query``'s rows as a frame (the first ``limit`` of them, in its order, when given)."""
+    return _sources_query(engine, settings, query, before,
+                          lambda conn, q: read_frame(conn, q if limit is None else q.limit(limit), columns),
+                          pd.DataFrame(columns=columns))
+
+
+def _count(engine: Engine, settings: Settings, query: Query, before: datetime | None) -> int:
+    return _sources_query(engine, settings, query, before, lambda conn, q: conn.execute(
+        sa.select(sa.func.count()).select_from(q.order_by(None).subquery())).scalar_one(), 0)
 
 
 def _in(sub: Subquery, time_col: str, start: date, end: date, squads: tuple[str, ...]) -> list:
@@ -46,14 +63,8 @@ def _in(sub: Subquery, time_col: str, start: date, end: date, squads: tuple[str,
     return conds + ([sub.c.squad.in_(squads)] if squads else [])
 
 
-def deployments_in_window(engine: Engine, settings: Settings, start: date, end: date,
-                          squads: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Every production-environment run in the window (``DEPLOYMENT_COLUMNS``), newest first.
-
-    ``counted_as`` is ``deployment`` (success: counts for DORA), ``failed attempt``
-    (outcome failure) or ``not counted`` (cancelled, running, other); ``failed`` = an
-    incident is attributed to it; ``commits`` = the commits it includes (lead time).
-    """
+def _deployments(start: date, end: date, squads: tuple[str, ...]) -> Query:
+    """Every production-environment run in the window, newest first (``deployments_in_window``)."""
     lo, hi = instants(start, end)
 
     def query(src: dora_sql.DoraSources, rules: list[squad_rules.Rule]) -> sa.Select:
@@ -66,84 +77,137 @@ def deployments_in_window(engine: Engine, settings: Settings, start: date, end: 
                           (runs.c.outcome == "failure", "failed attempt"), else_="not counted")
         is_dep = counted == "deployment"
         return (sa.select(runs.c.id, runs.c.service, runs.c.squad, runs.c.environment, runs.c.status,
-                          runs.c.outcome, counted, runs.c.started_at, runs.c.finished_at, runs.c.commit_sha, runs.c.ref,
-                          runs.c.is_rework, sa.and_(is_dep, failed.c.deployment_id.isnot(None)),
-                          sa.case((is_dep, sa.func.coalesce(failed.c.incidents, 0))),
-                          sa.case((is_dep, sa.func.coalesce(per_dep.c.commits, 0))))
+                          runs.c.outcome, counted.label("counted_as"), runs.c.started_at, runs.c.finished_at,
+                          runs.c.commit_sha, runs.c.ref, runs.c.is_rework,
+                          sa.and_(is_dep, failed.c.deployment_id.isnot(None)).label("failed"),
+                          sa.case((is_dep, sa.func.coalesce(failed.c.incidents, 0))).label("incidents"),
+                          sa.case((is_dep, sa.func.coalesce(per_dep.c.commits, 0))).label("commits"))
                 .select_from(runs.outerjoin(failed, failed.c.deployment_id == runs.c.id)
                              .outerjoin(per_dep, per_dep.c.deployment_id == runs.c.id))
                 .where(*_in(runs, "run_at", start, end, squads))
                 .order_by(runs.c.run_at.desc(), runs.c.id))
 
-    out = _read(engine, settings, query, hi, DEPLOYMENT_COLUMNS)
-    return out.astype({"incidents": "Int64", "commits": "Int64"})
+    return query
 
 
-def commits_in_window(engine: Engine, settings: Settings, start: date, end: date,
-                      squads: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Commits whose (first including) production deployment finished in the window (``COMMIT_COLUMNS``).
-
-    ``lead_time_hours`` is clamped to 0 (``clamped`` True when the raw value was
-    negative); ``source`` is ``history`` or ``head commit`` (service without history).
-    """
+def _commits(start: date, end: date, squads: tuple[str, ...]) -> Query:
+    """Commits first shipped by a production deployment finished in the window, newest first."""
     def query(src: dora_sql.DoraSources, rules: list[squad_rules.Rule]) -> sa.Select:
         lead = src.lead
         hours = sa.case((lead.c.lead_seconds < 0, 0.0), else_=lead.c.lead_seconds) / dora_sql.HOUR
         return (sa.select(lead.c.sha, lead.c.service, lead.c.squad, lead.c.committed_at, lead.c.deployment_id,
-                          lead.c.finished_at, hours, lead.c.lead_seconds < 0, lead.c.source)
+                          lead.c.finished_at.label("deployed_at"), hours.label("lead_time_hours"),
+                          (lead.c.lead_seconds < 0).label("clamped"), lead.c.source)
                 .where(*_in(lead, "finished_at", start, end, squads))
                 .order_by(lead.c.finished_at.desc(), lead.c.committed_at.desc(), lead.c.sha))
 
-    return _read(engine, settings, query, instants(start, end)[1], COMMIT_COLUMNS)
+    return query
 
 
-def incidents_in_window(engine: Engine, settings: Settings, start: date, end: date,
-                        squads: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Incidents started in the window (``INCIDENT_COLUMNS``), with the production deployment they
-    are attributed to and how (``id`` | ``sha`` | ``window`` | ``none``); ``status`` open/resolved."""
+def _incidents(start: date, end: date, squads: tuple[str, ...]) -> Query:
+    """Incidents started in the window with their attribution, newest first."""
     def query(src: dora_sql.DoraSources, rules: list[squad_rules.Rule]) -> sa.Select:
         inc = dora_sql.incidents_attributed(src.attribution, rules)
         return (sa.select(inc.c.id, inc.c.service, inc.c.squad, inc.c.severity, inc.c.title, inc.c.started_at,
-                          inc.c.resolved_at, sa.case((inc.c.resolved_at.is_(None), "open"), else_="resolved"),
-                          inc.c.recovery_seconds / dora_sql.HOUR, inc.c.deployment_id, inc.c.attributed_by,
-                          inc.c.deployment_ref)
+                          inc.c.resolved_at,
+                          sa.case((inc.c.resolved_at.is_(None), "open"), else_="resolved").label("status"),
+                          (inc.c.recovery_seconds / dora_sql.HOUR).label("recovery_hours"), inc.c.deployment_id,
+                          inc.c.attributed_by, inc.c.deployment_ref)
                 .where(*_in(inc, "started_at", start, end, squads))
                 .order_by(inc.c.started_at.desc(), inc.c.id))
 
-    return _read(engine, settings, query, None, INCIDENT_COLUMNS)
+    return query
+
+
+def deployments_in_window(engine: Engine, settings: Settings, start: date, end: date,
+                          squads: tuple[str, ...] = (), limit: int | None = None) -> pd.DataFrame:
+    """Every production-environment run in the window (``DEPLOYMENT_COLUMNS``), newest first; the first
+    ``limit`` of them when given.
+
+    ``counted_as`` is ``deployment`` (success: counts for DORA), ``failed attempt``
+    (outcome failure) or ``not counted`` (cancelled, running, other); ``failed`` = an
+    incident is attributed to it; ``commits`` = the commits it includes (lead time).
+    """
+    out = _read(engine, settings, _deployments(start, end, squads), instants(start, end)[1], DEPLOYMENT_COLUMNS, limit)
+    return out.astype({"incidents": "Int64", "commits": "Int64"})
+
+
+def commits_in_window(engine: Engine, settings: Settings, start: date, end: date,
+                      squads: tuple[str, ...] = (), limit: int | None = None) -> pd.DataFrame:
+    """Commits whose (first including) production deployment finished in the window (``COMMIT_COLUMNS``),
+    newest first; the first ``limit`` of them when given.
+
+    ``lead_time_hours`` is clamped to 0 (``clamped`` True when the raw value was
+    negative); ``source`` is ``history`` or ``head commit`` (service without history).
+    """
+    return _read(engine, settings, _commits(start, end, squads), instants(start, end)[1], COMMIT_COLUMNS, limit)
+
+
+def incidents_in_window(engine: Engine, settings: Settings, start: date, end: date,
+                        squads: tuple[str, ...] = (), limit: int | None = None) -> pd.DataFrame:
+    """Incidents started in the window (``INCIDENT_COLUMNS``), with the production deployment they
+    are attributed to and how (``id`` | ``sha`` | ``window`` | ``none``); ``status`` open/resolved;
+    newest first, the first ``limit`` of them when given."""
+    return _read(engine, settings, _incidents(start, end, squads), None, INCIDENT_COLUMNS, limit)
+
+
+DRILLS: dict[str, Callable[..., pd.DataFrame]] = {
+    "deployments": deployments_in_window, "commits": commits_in_window, "incidents": incidents_in_window}
+
+
+def row_counts(engine: Engine, settings: Settings, start: date, end: date,
+               squads: tuple[str, ...] = ()) -> dict[str, int]:
+    """How many rows each of ``DRILLS`` has for the selection (a page shows the first few and says of how many)."""
+    before = instants(start, end)[1]
+    return {"deployments": _count(engine, settings, _deployments(start, end, squads), before),
+            "commits": _count(engine, settings, _commits(start, end, squads), before),
+            "incidents": _count(engine, settings, _incidents(start, end, squads), None)}
 
 
 def data_quality(engine: Engine, settings: Settings, start: date, end: date,
                  squads: tuple[str, ...] = ()) -> pd.DataFrame:
-    """``check, count, detail``: only the checks that found something in the selection (``quality_checks``
-    of the selection's commits, deployments and incidents)."""
-    return quality_checks(settings, commits_in_window(engine, settings, start, end, squads),
-                          deployments_in_window(engine, settings, start, end, squads),
-                          incidents_in_window(engine, settings, start, end, squads))
-
-
-def quality_checks(settings: Settings, commits: pd.DataFrame, deployments: pd.DataFrame,
-                   incidents: pd.DataFrame) -> pd.DataFrame:
-    """``check, count, detail`` from the drill-down frames of one selection (a page that shows those
-    tables already has them): only the checks that found something.
+    """``check, count, detail``: only the checks that found something among the selection's drill-down rows.
 
     Checks: commits with a negative lead time (clamped to 0), deployments of services no
     squad rule maps (``unassigned``), incidents attributed to no deployment, and incident
-    deployment refs that name no production deployment.
+    deployment refs that name no production deployment. Counted in the database, not on fetched rows.
     """
-    deps = deployments[deployments["counted_as"] == "deployment"]
-    incs = incidents
-    unmapped = sorted(set(deps.loc[deps["squad"] == squad_rules.UNASSIGNED, "service"]))
-    dangling = incs[incs["deployment_ref"].notna() & ~incs["attributed_by"].isin(["id", "sha"])]
+    before = instants(start, end)[1]
+
+    def aggregate(query: Query, measures: Callable[[Subquery], list]) -> Callable[..., sa.Select]:
+        def over(src: dora_sql.DoraSources, rules: list[squad_rules.Rule]) -> sa.Select:
+            rows = query(src, rules).order_by(None).subquery("rows")
+            return sa.select(*measures(rows))
+        return over
+
+    def read(conn: Connection, q: sa.Select) -> tuple:
+        return tuple(conn.execute(q).one())
+
+    def flagged(cond: Any) -> Any:
+        return sa.func.coalesce(sa.func.sum(sa.case((cond, 1), else_=0)), 0)
+
+    def unmapped(d: Subquery) -> Any:
+        return sa.and_(d.c.counted_as == "deployment", d.c.squad == squad_rules.UNASSIGNED)
+
+    def dangling(i: Subquery) -> Any:
+        return sa.and_(i.c.deployment_ref.is_not(None), sa.func.coalesce(i.c.attributed_by, "").not_in(["id", "sha"]))
+
+    (clamped,) = _sources_query(engine, settings, aggregate(_commits(start, end, squads), lambda c: [
+        flagged(c.c.clamped)]), before, read, (0,))
+    unassigned, services = _sources_query(engine, settings, aggregate(_deployments(start, end, squads), lambda d: [
+        flagged(unmapped(d)), id_list(sa.case((unmapped(d), d.c.service)))]), before, read, (0, None))
+    unattributed, refs, ref_ids = _sources_query(engine, settings, aggregate(_incidents(start, end, squads), lambda i: [
+        flagged(i.c.attributed_by == "none"), flagged(dangling(i)), id_list(sa.case((dangling(i), i.c.id)))]),
+        None, read, (0, 0, None))
     checks = [
-        ("negative lead time", int(commits["clamped"].astype(bool).sum()),
+        ("negative lead time", int(clamped),
          "commits committed after the deployment that shipped them (clock skew); their lead time counts as 0"),
-        ("unassigned deployments", int((deps["squad"] == squad_rules.UNASSIGNED).sum()),
-         "deployments of services no squad rule maps: " + ", ".join(unmapped)),
-        ("unattributed incidents", int((incs["attributed_by"] == "none").sum()),
+        ("unassigned deployments", int(unassigned),
+         "deployments of services no squad rule maps: " + (services or "")),
+        ("unattributed incidents", int(unattributed),
          f"incidents naming no production deployment and with none of their service in the "
          f"{settings.attribution_window_days} days before they started: they count for recovery time only"),
-        ("unknown deployment refs", len(dangling),
-         "incidents whose deployment_ref names no production deployment id or head sha: " + ", ".join(dangling["id"])),
+        ("unknown deployment refs", int(refs),
+         "incidents whose deployment_ref names no production deployment id or head sha: " + (ref_ids or "")),
     ]
     return pd.DataFrame([c for c in checks if c[1]], columns=["check", "count", "detail"])
