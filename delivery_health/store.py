@@ -266,8 +266,15 @@ dora_attribution = sa.Table(
     "dora_attribution", metadata,
     sa.Column("incident_id", sa.String), sa.Column("deployment_id", sa.String), sa.Column("attributed_by", sa.String),
 )
+# The filter bar's and the inventory's summaries of what is loaded (metrics.catalog), one row per value:
+# kind team | action_squad | environment (value), or inventory (value = kind of record, rows and time span).
+data_catalog = sa.Table(
+    "data_catalog", metadata,
+    sa.Column("kind", sa.String, nullable=False), sa.Column("value", sa.String), sa.Column("rows", sa.BigInteger),
+    sa.Column("first_at", sa.DateTime), sa.Column("last_at", sa.DateTime),
+)
 derived_state = sa.Table(
-    "derived_state", metadata, _pk(),  # id = the derived set's name, e.g. "dora"
+    "derived_state", metadata, _pk(),  # id = the derived set's name: "dora", "catalog"
     sa.Column("fingerprint", sa.String, nullable=False),  # the settings they were computed for
     sa.Column("data_version", sa.String, nullable=False),  # the ingest runs they include (``data_version``)
     sa.Column("built_at", sa.DateTime, nullable=False),

@@ -10,14 +10,14 @@ import shutil
 import subprocess
 import sys
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
 
 from delivery_health import store
 from delivery_health.ingest import ingest_file
-from delivery_health.metrics import dora, dora_facts
+from delivery_health.metrics import catalog, dora, dora_facts, overview
 from delivery_health.settings import Settings
 from delivery_health.squads import load_rules
 from tests.conftest import ROOT
@@ -108,3 +108,29 @@ def test_cli_ingest_precomputes_and_refresh_recomputes(tmp_path: Path) -> None:
     assert _current(engine, settings)
     engine.dispose()
     assert "9 production" in run("refresh")
+
+
+def test_the_data_catalogue_is_read_while_current_and_computed_live_after_new_data(refreshed, tmp_path: Path) -> None:
+    engine, settings = refreshed
+    with engine.connect() as conn:
+        assert catalog.is_current(conn)
+        # Environments Prod, production and staging, lower-cased; 12 deployment rows from 2023-12-28 10:00.
+        assert catalog.values(conn, catalog.ENVIRONMENT) == ["prod", "production", "staging"]
+        spans = {label: (n, first) for label, n, first, _ in catalog.inventory(conn)}
+    assert spans["Deployments"] == (12, datetime(2023, 12, 28, 10, 0))
+    assert overview.environment_names(engine, settings) == ["prod", "production", "staging"]
+    # A new environment loaded after the refresh: the catalogue is stale and the live answer is given instead.
+    canary = tmp_path / "canary.csv"
+    canary.write_text("service,environment,status,started_at,finished_at,commit_sha,commit_time,ref,is_rework\n"
+                      "acme/search,Canary,success,2023-11-01T09:50:00Z,2023-11-01T10:00:00Z,z1,,main,false\n")
+    ingest_file(engine, canary, settings)
+    with engine.connect() as conn:
+        assert not catalog.is_current(conn)
+    assert "canary" in overview.environment_names(engine, settings)
+    assert overview.first_record_date(engine, settings) == date(2023, 11, 1)
+    assert dora_facts.refresh_if_stale(engine, settings) is not None
+    with engine.connect() as conn:
+        assert catalog.is_current(conn) and "canary" in catalog.values(conn, catalog.ENVIRONMENT)
+    with engine.begin() as conn:  # a store whose DORA tables are current but whose catalogue is missing
+        conn.execute(store.derived_state.delete().where(store.derived_state.c.id == catalog.NAME))
+    assert dora_facts.refresh_if_stale(engine, settings) is not None

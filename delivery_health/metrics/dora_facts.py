@@ -6,6 +6,7 @@ deployment and commit: ~0.4 s a query at 1M issues, and a DORA page makes a doze
 and ``sources`` hands a query those tables, or the live subqueries when they do not fit the question:
 other production environments chosen in the filter bar, a squad mapping edited since, or data
 ingested since. Either way the rows are the same; only the time differs.
+``refresh`` also writes the data catalogue (``catalog``), which every page's filter bar reads.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from delivery_health import squads as squad_rules
 from delivery_health import store
-from delivery_health.metrics import dora_sql
+from delivery_health.metrics import catalog, dora_sql
 from delivery_health.settings import Settings
 
 NAME = "dora"
@@ -71,7 +72,7 @@ class Refresh:
 
     def summary_line(self) -> str:
         counts = ", ".join(f"{n:,} {name}" for name, n in self.rows.items())
-        return f"precomputed DORA building blocks in {self.seconds:.1f} s: {counts}"
+        return f"precomputed DORA building blocks and the data catalogue in {self.seconds:.1f} s: {counts}"
 
 
 def refresh_if_stale(db: str | Engine, settings: Settings) -> Refresh | None:
@@ -82,7 +83,7 @@ def refresh_if_stale(db: str | Engine, settings: Settings) -> Refresh | None:
         rules = squad_rules.load_rules(settings.squads_path)
         if store.database_exists(engine):
             with engine.connect() as conn:
-                if is_current(conn, settings, rules):
+                if is_current(conn, settings, rules) and catalog.is_current(conn):
                     return None
         return store.retry_while_busy(lambda: refresh(engine, settings))
     finally:
@@ -106,6 +107,7 @@ def refresh(engine: Engine, settings: Settings) -> Refresh:
                 names, sa.select(*(source.c[n] for n in names)).order_by(source.c[order])))
             rows[name] = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
         store.analyze(conn, [table for _, table, _ in _TABLES])
+        rows["catalog"] = catalog.refresh(conn)
         state = store.derived_state
         conn.execute(state.delete().where(state.c.id == NAME))
         conn.execute(state.insert().values(id=NAME, fingerprint=fingerprint(settings, rules),

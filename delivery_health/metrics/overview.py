@@ -9,24 +9,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from delivery_health import squads, store
+from delivery_health.metrics import catalog
 from delivery_health.metrics.frames import read_frame
 from delivery_health.settings import Settings
-
-# (label, table, the column whose span is shown)
-_INVENTORY: tuple[tuple[str, sa.Table, sa.Column], ...] = (
-    ("Jira issues", store.work_items, store.work_items.c.created_at),
-    ("Status transitions", store.status_transitions, store.status_transitions.c.changed_at),
-    ("Issue links", store.issue_links, None),
-    ("Releases", store.releases, store.releases.c.release_date),
-    ("Deployments", store.deployments, store.deployments.c.finished_at),
-    ("Commits", store.commits, store.commits.c.committed_at),
-    ("Incidents", store.incidents, store.incidents.c.started_at),
-    ("Action items", store.action_items, store.action_items.c.created_at),
-    ("Budget lines", store.budget_lines, store.budget_lines.c.month),
-    ("Spend lines", store.spend_lines, store.spend_lines.c.date),
-    ("Vendor SOWs", store.sows, store.sows.c.start_date),
-)
-
 
 def first_record_date(engine: Engine, settings: Settings) -> date | None:
     """The earliest date of any dated record loaded (the start of what the filters can look at)."""
@@ -44,19 +29,11 @@ def last_ingest_marker(engine: Engine) -> str:
 
 
 def data_inventory(engine: Engine, settings: Settings) -> pd.DataFrame:
-    """One row per kind of record: `records, first, last` (first/last of its main date)."""
-    out = []
+    """One row per kind of record: `records, rows, first, last` (first/last of its main date)."""
     if not store.database_exists(engine):
         return pd.DataFrame(columns=["records", "rows", "first", "last"])
     with engine.connect() as conn:
-        for label, table, col in _INVENTORY:
-            cols = [sa.func.count()]
-            if col is not None:
-                cols += [sa.func.min(col), sa.func.max(col)]
-            row = conn.execute(sa.select(*cols).select_from(table)).one()
-            out.append({"records": label, "rows": row[0],
-                        "first": row[1] if col is not None else None, "last": row[2] if col is not None else None})
-    frame = pd.DataFrame(out)
+        frame = pd.DataFrame(catalog.inventory(conn), columns=["records", "rows", "first", "last"])
     # Date and timestamp spans share a column: one timestamp type, so the table renders.
     for col in ("first", "last"):
         frame[col] = pd.to_datetime(frame[col])
@@ -95,8 +72,7 @@ def squad_names(engine: Engine, settings: Settings) -> list[str]:
     names = {r.squad for r in squads.load_rules(settings.squads_path)}
     if store.database_exists(engine):
         with engine.connect() as conn:
-            names |= set(conn.execute(sa.select(store.work_items.c.team).distinct()).scalars())
-            names |= set(conn.execute(sa.select(store.action_items.c.squad).distinct()).scalars())
+            names |= set(catalog.values(conn, catalog.TEAM)) | set(catalog.values(conn, catalog.ACTION_SQUAD))
     names.discard(None)
     names.discard("")
     return sorted(names) + [squads.UNASSIGNED] if squads.UNASSIGNED not in names else sorted(names)
@@ -107,8 +83,7 @@ def environment_names(engine: Engine, settings: Settings) -> list[str]:
     names = {e.lower() for e in settings.production_environments}
     if store.database_exists(engine):
         with engine.connect() as conn:
-            q = sa.select(sa.func.lower(store.deployments.c.environment)).distinct()
-            names |= {e for e in conn.execute(q).scalars() if e}
+            names |= set(catalog.values(conn, catalog.ENVIRONMENT))
     return sorted(names)
 
 
