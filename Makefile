@@ -27,7 +27,7 @@ demo: $(VENV)/.installed
 	$(PY) -m delivery_health demo --if-empty
 
 run: demo
-	$(PY) -m streamlit run app.py --server.port $(PORT) --server.address $(ADDRESS)
+	$(PY) -m delivery_health serve --port $(PORT) --address $(ADDRESS)
 
 test: $(VENV)/.dev-installed system-deps
 	$(PY) -m pytest -q

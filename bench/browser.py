@@ -1,4 +1,4 @@
-"""Navigation-to-charts time of each page in headless Chromium, against `streamlit run` (as tests/browser.py does)."""
+"""Navigation-to-charts time of each page in headless Chromium, against the app as `make run` serves it (tests/browser.py)."""
 
 from __future__ import annotations
 

@@ -42,14 +42,14 @@ def wait_healthy(base_url: str, timeout: float = 60.0, proc: subprocess.Popen | 
 
 @contextmanager
 def served_app(db_url: str, squads_path: str | None = None, env: dict[str, str] | None = None) -> Iterator[str]:
-    """`streamlit run app.py` against ``db_url``; yields the base URL."""
+    """The app served as `make run` serves it (`python -m delivery_health serve`) against ``db_url``; yields the base URL."""
     port = free_port()
     full_env = {**os.environ, "DELIVERY_HEALTH_DB": db_url, **(env or {})}
     if squads_path:
         full_env["DELIVERY_HEALTH_SQUADS"] = squads_path
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        [sys.executable, "-m", "delivery_health", "serve", "--port", str(port), "--address", "127.0.0.1",
+         "--", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
