@@ -44,13 +44,13 @@ def wait_healthy(base_url: str, timeout: float = 60.0, proc: subprocess.Popen | 
 def served_app(db_url: str, squads_path: str | None = None, env: dict[str, str] | None = None) -> Iterator[str]:
     """The app served as `make run` serves it (`python -m delivery_health serve`) against ``db_url``; yields the base URL."""
     port = free_port()
-    full_env = {**os.environ, "DELIVERY_HEALTH_DB": db_url, **(env or {})}
-    if squads_path:
-        full_env["DELIVERY_HEALTH_SQUADS"] = squads_path
+    # The store and squads go in as `serve`'s own options (it hands them to the app), not the environment.
+    full_env = {k: v for k, v in os.environ.items() if k not in ("DELIVERY_HEALTH_DB", "DELIVERY_HEALTH_SQUADS")}
+    options = ["--db", db_url] + (["--squads", squads_path] if squads_path else [])
     proc = subprocess.Popen(
-        [sys.executable, "-m", "delivery_health", "serve", "--port", str(port), "--address", "127.0.0.1",
+        [sys.executable, "-m", "delivery_health", "serve", "--port", str(port), "--address", "127.0.0.1", *options,
          "--", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        cwd=ROOT, env={**full_env, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(base, proc=proc)
