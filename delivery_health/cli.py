@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     met.add_argument("--format", choices=["json", "csv", "table"], default="table")
 
     sub.add_parser("refresh", parents=[common],
-                   help="precompute the DORA figures again (after editing the squad mapping or production environments)")
+                   help="precompute the DORA figures and the data catalogue again (e.g. after editing the squad mapping)")
 
     rep = sub.add_parser("report", parents=[common], help="write the quarterly review pack as HTML or PDF")
     rep.add_argument("--quarter", required=True, help="quarter, e.g. 2026Q3; the year is the fiscal year when "
@@ -61,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--squad", action="append", default=[], help="repeatable; default all squads")
     rep.add_argument("--as-of", type=date.fromisoformat, help="'today' for a quarter in progress (default: today, UTC)")
 
-    srv = sub.add_parser("serve", parents=[common], help="serve the app (`streamlit run app.py`) with its modules loaded first")
+    srv = sub.add_parser("serve", parents=[common], help="serve the app: streamlit run app.py, its modules loaded first")
     srv.add_argument("--port", type=int, default=8501)
     srv.add_argument("--address", default="localhost", help="interface to listen on (0.0.0.0: every one)")
     srv.add_argument("streamlit_options", nargs=argparse.REMAINDER,

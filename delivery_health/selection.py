@@ -28,9 +28,14 @@ def _fiscal_year_of(day: date, fiscal_start: int) -> int:
     return day.year + 1 if fiscal_start > 1 and day.month >= fiscal_start else day.year
 
 
+def _first_day(fiscal_year: int, fiscal_start: int) -> date:
+    """The first day of the fiscal year named ``fiscal_year`` (in the calendar year before, unless in January)."""
+    return date(fiscal_year - (1 if fiscal_start > 1 else 0), fiscal_start, 1)
+
+
 def year_start(day: date, fiscal_start: int = 1) -> date:
     """The first day of the (fiscal) year holding ``day``."""
-    return date(_fiscal_year_of(day, fiscal_start) - (1 if fiscal_start > 1 else 0), fiscal_start, 1)
+    return _first_day(_fiscal_year_of(day, fiscal_start), fiscal_start)
 
 
 def quarter_bounds(quarter: str, fiscal_start: int = 1) -> tuple[date, date]:
@@ -43,7 +48,7 @@ def quarter_bounds(quarter: str, fiscal_start: int = 1) -> tuple[date, date]:
     if not m:
         raise ValueError(f"not a quarter: {quarter!r} (expected e.g. {quarter_label(date(2026, 7, 1), fiscal_start)})")
     year, q = int(m.group(1)), int(m.group(2))
-    start = date(year - (1 if fiscal_start > 1 else 0), fiscal_start, 1)  # the fiscal year's first day
+    start = _first_day(year, fiscal_start)
     for _ in range(q - 1):
         start = next_quarter_start(start)
     return start, next_quarter_start(start) - timedelta(days=1)

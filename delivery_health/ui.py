@@ -173,6 +173,7 @@ def download_csv(frame: pd.DataFrame | Callable[[], pd.DataFrame], name: str, la
 
 def _first_rows(shown: pd.DataFrame, total: int, all_rows: pd.DataFrame | Callable[[], pd.DataFrame],
                 file_name: str, label: str, **dataframe_kwargs: Any) -> None:
+    """The table of ``shown``, the first rows of ``total``, saying so when it is not all of them; the download all."""
     if total > len(shown):
         st.caption(f"Showing the first {len(shown):,} of {total:,} rows; the download holds all of them.")
     st.dataframe(shown, hide_index=True, width="stretch", **dataframe_kwargs)

@@ -94,7 +94,8 @@ def sync_jira(engine: Engine, settings: Settings, creds: credentials.JiraCredent
     except Exception as exc:  # the data transaction rolled back
         raise JiraSyncError(f"{path}: the database refused the rows: {exc}".splitlines()[0]) from exc
     return SyncResult(path, fetched.deployment, sent, len(fetched.pages), batch.read, inserted, updated,
-                      len(batch.skipped), len(batch.retired), fetched.changelogs_completed, len(fetched.versions), time.perf_counter() - t0)
+                      len(batch.skipped), len(batch.retired), fetched.changelogs_completed, len(fetched.versions),
+                      time.perf_counter() - t0)
 
 
 def _batch(fetched: Fetched, settings: Settings, path: str) -> Batch:
