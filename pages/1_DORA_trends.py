@@ -19,7 +19,7 @@ st.caption(f"{filters.label} ({days} days) · production = {', '.join(filters.en
 
 by = st.radio("Trend by", ["week", "month"], horizontal=True, key="by",
               bind="query-params")
-rows = ui.cached(dora.dora_trends, by=by, **selection)
+rows, window = ui.cached(dora.dora_trends_and_window, by=by, **selection)
 if rows.empty:
     ui.show_empty("No production deployments, deployment attempts or incidents in this window for this selection. "
                   "Widen the date range or squads in the sidebar, or load deployments (GitHub Actions runs, "
@@ -29,7 +29,6 @@ if rows.empty:
 
 # ---- headline ----------------------------------------------------------------------------------------
 _BADGE = {"elite": "green", "high": "blue", "medium": "orange", "low": "red"}
-window = ui.cached(dora.dora_window, **selection)
 headline = dora.headline_rows(window, ui.cached(dora.dora_previous_window, **selection))
 st.subheader("The five keys")
 st.caption(f"Change is against the previous {days} days.")

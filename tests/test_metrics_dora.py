@@ -212,6 +212,15 @@ def test_drill_down_pages_and_counts(loaded):
     assert dora_drill.row_counts(engine, settings, *JAN, squads=("discovery",))["deployments"] == 3  # S1-S3
 
 
+def test_trends_and_window_together_are_the_two_apart(loaded):
+    engine, settings = loaded
+    for by in ("week", "month"):
+        trends, window = dora.dora_trends_and_window(engine, settings, *JAN, by=by, squads=("payments",))
+        pd.testing.assert_frame_equal(trends, dora.dora_trends(engine, settings, *JAN, by=by, squads=("payments",)))
+        pd.testing.assert_frame_equal(window, dora.dora_window(engine, settings, *JAN, squads=("payments",)))
+    assert window["deployments"].tolist() == [4, 4]  # payments (P1 P5 P6 P7) and the selection, which is payments
+
+
 def test_headline_compares_with_previous_window(loaded):
     engine, settings = loaded
     head = dora.dora_headline(engine, settings, *JAN).set_index("key")

@@ -204,7 +204,21 @@ def dora_window(engine: Engine, settings: Settings, start: date, end: date, squa
     lying wholly inside the window (every week touching it when none does), zero weeks included.
     """
     frames = _frames(engine, settings, start, end, (None, "week"), tuple(squads))
-    out, weekly = frames[None], frames["week"]
+    return _with_tiers(frames[None], frames["week"], start, end)
+
+
+def dora_trends_and_window(engine: Engine, settings: Settings, start: date, end: date, by: str = "week",
+                           squads: tuple[str, ...] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(dora_trends(by), dora_window)``, weekly trends and the window from one read of the facts (the DORA
+    page shows both; the window's tiers need the weekly figures anyway)."""
+    if by != "week":
+        return dora_trends(engine, settings, start, end, by, squads), dora_window(engine, settings, start, end, squads)
+    frames = _frames(engine, settings, start, end, (None, "week"), tuple(squads))
+    return frames["week"][ROW_KEYS], _with_tiers(frames[None], frames["week"], start, end)
+
+
+def _with_tiers(out: pd.DataFrame, weekly: pd.DataFrame, start: date, end: date) -> pd.DataFrame:
+    """The window's rows with the four tier columns (``dora_window``), from its weekly rows."""
     if out.empty:
         return out.assign(**{f"{k}_tier": None for k in TIER_KEYS[1:]})
     full = weekly[(weekly["period_start"] >= start) & (weekly["period_start"] + timedelta(days=6) <= end)]
