@@ -125,6 +125,7 @@ def test_repeat_incidents(loaded) -> None:
     # INC-5's item A-7 was created only at 12:00. INC-4 (06-01) started after the window.
     assert list(repeats["incident_id"]) == ["INC-2"]
     assert repeats.loc[0, "open_items"] == "A-2, A-4, A-8" and repeats.loc[0, "earlier_incidents"] == "INC-1"
+    assert (repeats.loc[0, "open_item_count"], repeats.loc[0, "earlier_incident_count"]) == (3, 1)
     assert repeats.loc[0, "squad"] == "Payments"  # checkout -> Payments by the service rule
     assert actions.repeat_incidents(engine, settings, squads=("Search",), **WINDOW).empty
 

@@ -53,6 +53,12 @@ def test_with_data(monkeypatch, duckdb_url: str) -> None:
     assert metrics["Overdue now"] == "2"  # open past their due dates
     assert metrics["Repeat incidents"] == "1"  # INC-2
     assert len(at.get("plotly_chart")) == 3  # closure vs target, overdue ageing, time to close
+    # The repeat incident's table row counts its items; picking it shows which (INC-2: of INC-1).
+    repeats = next(df.value for df in at.dataframe if "open_item_count" in df.value.columns)
+    assert "open_items" not in repeats.columns and repeats["open_item_count"].tolist() == [3]
+    assert at.selectbox(key="repeat_incident").value == "INC-2"
+    assert any("**INC-2** started with 3 open action items (A-2, A-4, A-8) from 1 earlier incident (INC-1)" in m.value
+               for m in at.markdown)
     cohorts = at.dataframe[0].value
     totals = cohorts[cohorts["squad"].isna()].set_index(cohorts[cohorts["squad"].isna()]["period_start"].astype(str))
     assert totals.loc["2024-04-01", "items"] == 5 and totals.loc["2024-04-01", "resolved"] == 4

@@ -33,7 +33,10 @@ COLUMNS = ["period_start", "squad", "items", "resolved", "closure_rate", "with_d
 ITEM_COLUMNS = ["item_id", "incident_id", "squad", "owner", "title", "status", "period_start", "created_at",
                 "due_date", "resolved_at", "resolved", "on_time", "overdue", "days_overdue", "overdue_bucket",
                 "hours_to_close"]
-REPEAT_COLUMNS = ["incident_id", "service", "squad", "started_at", "title", "open_items", "earlier_incidents"]
+REPEAT_COLUMNS = ["incident_id", "service", "squad", "started_at", "title", "open_item_count", "earlier_incident_count",
+                  "open_items", "earlier_incidents"]
+# The repeat incidents without their id lists: at 1M issues the lists hold 390k ids, too much to draw in a table.
+REPEAT_SUMMARY_COLUMNS = REPEAT_COLUMNS[:-2]
 # Overdue ageing buckets: (label, first day, last day or None = no upper bound). Days overdue =
 # as-of date - due date, so an overdue item is at least 1 day overdue.
 OVERDUE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
@@ -164,7 +167,7 @@ def repeat_incidents(engine: Engine, settings: Settings, start: date, end: date,
 
     An item is open at time t when it was created at or before t (an item without a creation
     time is taken to exist since its incident) and not resolved by t. ``open_items`` and
-    ``earlier_incidents`` are comma-separated ids.
+    ``earlier_incidents`` are comma-separated ids, ``open_item_count`` and ``earlier_incident_count`` their numbers.
     """
     if not store.database_exists(engine):
         return pd.DataFrame(columns=REPEAT_COLUMNS)
@@ -175,8 +178,9 @@ def repeat_incidents(engine: Engine, settings: Settings, start: date, end: date,
     later, lo = store.incidents.alias("later"), datetime.combine(start, time())
     # Aggregated in the database, by incident first: an incident can follow hundreds of open items
     # (390k pairs at 1M issues), and the squad rules then run once per incident, not once per pair.
-    pairs = (sa.select(later.c.id.label("incident_id"), id_list(ai.c.id).label("open_items"),
-                       id_list(earlier.c.id).label("earlier_incidents"))
+    pairs = (sa.select(later.c.id.label("incident_id"), sa.func.count(sa.distinct(ai.c.id)).label("open_item_count"),
+                       sa.func.count(sa.distinct(earlier.c.id)).label("earlier_incident_count"),
+                       id_list(ai.c.id).label("open_items"), id_list(earlier.c.id).label("earlier_incidents"))
              .select_from(later.join(earlier, sa.and_(earlier.c.service == later.c.service, earlier.c.id != later.c.id,
                                                       earlier.c.started_at < later.c.started_at))
                           .join(ai, ai.c.incident_id == earlier.c.id))
@@ -185,8 +189,8 @@ def repeat_incidents(engine: Engine, settings: Settings, start: date, end: date,
                     sa.or_(ai.c.resolved_at.is_(None), ai.c.resolved_at > later.c.started_at))
              .group_by(later.c.id).subquery("pairs"))
     squad = squad_rules.incident_squad(rules, inc)
-    q = (sa.select(inc.c.id, inc.c.service, squad, inc.c.started_at, inc.c.title, pairs.c.open_items,
-                   pairs.c.earlier_incidents)
+    q = (sa.select(inc.c.id, inc.c.service, squad, inc.c.started_at, inc.c.title, pairs.c.open_item_count,
+                   pairs.c.earlier_incident_count, pairs.c.open_items, pairs.c.earlier_incidents)
          .join(pairs, pairs.c.incident_id == inc.c.id)
          .where(squad.in_(squads) if squads else sa.true())
          .order_by(inc.c.started_at, inc.c.id))
