@@ -20,6 +20,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from delivery_health import store
@@ -183,6 +184,20 @@ def test_by_category_and_squad_filter(loaded):
     picked = budget.burn_by_scope(engine, settings, as_of=AS_OF, squads=("PAYMENTS",))
     assert sorted(zip(picked["scope"], picked["currency"])) == [("PAY", "EUR"), ("payments", "EUR"),
                                                                ("payments", "USD")]
+
+
+def test_variance_by_squad_is_burn_totals_per_squad(loaded):
+    engine, settings = loaded
+    squads = ["platform", "payments", "Search", "nobody"]
+    frame = budget.variance_by_squad(engine, settings, squads, AS_OF)
+    # payments: its own EUR and USD lines plus project PAY (mapped to payments); a squad without lines has no row.
+    assert list(zip(frame["squad"], frame["currency"])) == [
+        ("platform", "EUR"), ("payments", "EUR"), ("payments", "USD"), ("Search", "USD")]
+    for squad in squads:
+        alone = budget.burn_totals(engine, settings, as_of=AS_OF, squads=(squad,))
+        mine = frame[frame["squad"] == squad].drop(columns="squad").reset_index(drop=True)
+        pd.testing.assert_frame_equal(mine, alone, check_dtype=False)
+    assert _row(frame, squad="payments", currency="EUR")["budget_total"] == 12550  # 12500 + PAY's 50
 
 
 def test_monthly_series_is_the_s_curve(loaded):

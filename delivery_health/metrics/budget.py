@@ -262,19 +262,21 @@ def _scope_squads(engine: Engine, settings: Settings) -> dict[str, str]:
 
 def variance_by_squad(engine: Engine, settings: Settings, squads: list[str], as_of: date) -> pd.DataFrame:
     """``squad, currency`` + FIGURES for ``as_of``'s (fiscal) year, per squad: the rows ``burn_totals`` gives
-    with ``squads=(squad,)``, from one read of the lines instead of one per squad."""
+    with ``squads=(squad,)``, from one read and one grouping of the lines instead of one per squad."""
     data = _Data(engine, settings, None, None, as_of, ())
     mapped = _scope_squads(engine, settings)
-    frames = []
-    scopes = set(data.budget["scope"].unique()) | set(data.spend["scope"].unique())
-    for squad in squads:
-        wanted = squad.lower()
-        mine = {s for s in scopes if s.lower() == wanted or mapped.get(s.lower()) == wanted}
-        part = copy.copy(data)
-        part.budget, part.spend = data.budget[data.budget["scope"].isin(mine)], data.spend[data.spend["scope"].isin(mine)]
-        frames.append(_figure_frame(part, ["currency"], None).assign(squad=squad))
     columns = ["squad", "currency"] + FIGURES
-    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+    scopes = set(data.budget["scope"].unique()) | set(data.spend["scope"].unique())
+    # Each scope's squads (a scope named after one squad and mapped to another counts for both).
+    pairs = pd.DataFrame([(scope, squad) for scope in sorted(scopes) for squad in squads
+                          if squad.lower() in (scope.lower(), mapped.get(scope.lower()))], columns=["scope", "squad"])
+    if pairs.empty:
+        return pd.DataFrame(columns=columns)
+    per_squad = copy.copy(data)
+    per_squad.budget, per_squad.spend = data.budget.merge(pairs, on="scope"), data.spend.merge(pairs, on="scope")
+    frame = _figure_frame(per_squad, ["squad", "currency"], None)
+    order = {squad: n for n, squad in enumerate(squads)}
+    return frame.sort_values("squad", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)[columns]
 
 
 def burn_by_category(engine: Engine, settings: Settings, start: date | None = None, end: date | None = None,
