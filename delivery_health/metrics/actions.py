@@ -178,7 +178,8 @@ def repeat_incidents(engine: Engine, settings: Settings, start: date, end: date,
     later, lo = store.incidents.alias("later"), datetime.combine(start, time())
     # Aggregated in the database, by incident first: an incident can follow hundreds of open items
     # (390k pairs at 1M issues), and the squad rules then run once per incident, not once per pair.
-    pairs = (sa.select(later.c.id.label("incident_id"), sa.func.count(sa.distinct(ai.c.id)).label("open_item_count"),
+    # An item belongs to one earlier incident, so each (incident, item) pair is one row: count, not count distinct.
+    pairs = (sa.select(later.c.id.label("incident_id"), sa.func.count(ai.c.id).label("open_item_count"),
                        sa.func.count(sa.distinct(earlier.c.id)).label("earlier_incident_count"),
                        id_list(ai.c.id).label("open_items"), id_list(earlier.c.id).label("earlier_incidents"))
              .select_from(later.join(earlier, sa.and_(earlier.c.service == later.c.service, earlier.c.id != later.c.id,
