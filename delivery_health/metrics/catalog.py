@@ -55,7 +55,7 @@ def values(conn: Connection, kind: str) -> list[str]:
     """The distinct non-empty values of ``kind`` (``TEAM``, ``ACTION_SQUAD``, ``ENVIRONMENT``), sorted."""
     if is_current(conn):
         c = store.data_catalog.c
-        return list(conn.execute(sa.select(c.value).where(c.kind == kind).order_by(c.value)).scalars())
+        return sorted(conn.execute(sa.select(c.value).where(c.kind == kind)).scalars())  # Python's order, any engine
     return _live_values(conn, kind)
 
 
@@ -65,7 +65,8 @@ def inventory(conn: Connection) -> list[Span]:
         c = store.data_catalog.c
         stored = {r.value: (r.value, r.rows, r.first_at, r.last_at)
                   for r in conn.execute(sa.select(c.value, c.rows, c.first_at, c.last_at).where(c.kind == INVENTORY))}
-        return [stored[label] for label, _, _ in _INVENTORY]
+        if all(label in stored for label, _, _ in _INVENTORY):  # else written for other kinds of record: live
+            return [stored[label] for label, _, _ in _INVENTORY]
     return _live_inventory(conn)
 
 
