@@ -128,7 +128,7 @@ def test_a_bad_run_rejects_the_file_and_changes_nothing(edit: str, row: str, rea
 
 def test_real_samples_load(duck: Engine) -> None:
     if not SAMPLES.exists():
-        pytest.skip("the real export samples (/work/shared/samples) are not on this machine")
+        pytest.skip(f"the real export samples are not on this machine (looked in {SAMPLES})")
     # 2022: one "CI" run on branch patch-1 (a pull request): accepted, skipped as not a deployment.
     r2022 = ingest(duck, SAMPLES / "github_actions_runs_list_2022.json")
     assert (r2022.read, r2022.rejected) == (1, 1)

@@ -109,7 +109,7 @@ def test_a_json_incident_without_id_is_named_by_its_place(duck: Engine, tmp_path
 
 def test_real_pandas_sample_loads(duck: Engine) -> None:
     if not SAMPLE.exists():
-        pytest.skip("the real export samples (/work/shared/samples) are not on this machine")
+        pytest.skip(f"the real export sample is not on this machine (looked for {SAMPLE})")
     result = ingest(duck, SAMPLE)
     # 3 incidents, none resolved (2 triggered, 1 acknowledged), all on the one service of that account.
     assert (result.format, result.read, result.inserted, result.rejected) == ("pagerduty-incidents", 3, 3, 0)
