@@ -375,6 +375,22 @@ def data_version(conn: Connection) -> str:
     return f"{n}|{last.isoformat() if last else ''}"
 
 
+def derived_built_from(conn: Connection, name: str) -> tuple[str, str] | None:
+    """(fingerprint, data_version) the derived set ``name`` was last built from, or None (never built)."""
+    if not sa.inspect(conn).has_table(derived_state.name):  # a store created before these tables
+        return None
+    row = conn.execute(sa.select(derived_state.c.fingerprint, derived_state.c.data_version)
+                       .where(derived_state.c.id == name)).first()
+    return (row[0], row[1]) if row else None
+
+
+def record_derived(conn: Connection, name: str, fingerprint: str) -> None:
+    """Note that the derived set ``name`` was just built, for ``fingerprint``, from the data as it is now."""
+    conn.execute(derived_state.delete().where(derived_state.c.id == name))
+    conn.execute(derived_state.insert().values(id=name, fingerprint=fingerprint, data_version=data_version(conn),
+                                               built_at=utcnow()))
+
+
 def database_exists(engine: Engine) -> bool:
     return sa.inspect(engine).has_table("schema_version")
 

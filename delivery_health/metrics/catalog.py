@@ -44,11 +44,7 @@ Span = tuple[str, int, object, object]  # (label, rows, first, last): first/last
 
 def is_current(conn: Connection) -> bool:
     """True when ``data_catalog`` summarises exactly the data loaded now."""
-    state = store.derived_state
-    if not sa.inspect(conn).has_table(state.name):  # a store created before these tables
-        return False
-    row = conn.execute(sa.select(state.c.fingerprint, state.c.data_version).where(state.c.id == NAME)).first()
-    return row is not None and tuple(row) == (DEFINITION_VERSION, store.data_version(conn))
+    return store.derived_built_from(conn, NAME) == (DEFINITION_VERSION, store.data_version(conn))
 
 
 def values(conn: Connection, kind: str) -> list[str]:
@@ -78,10 +74,7 @@ def refresh(conn: Connection) -> int:
              for label, n, first, last in _live_inventory(conn)]
     conn.execute(store.data_catalog.delete())
     conn.execute(store.data_catalog.insert(), rows)
-    state = store.derived_state
-    conn.execute(state.delete().where(state.c.id == NAME))
-    conn.execute(state.insert().values(id=NAME, fingerprint=DEFINITION_VERSION, data_version=store.data_version(conn),
-                                       built_at=store.utcnow()))
+    store.record_derived(conn, NAME, DEFINITION_VERSION)
     return len(rows)
 
 

@@ -43,17 +43,9 @@ def fingerprint(settings: Settings, rules: list[squad_rules.Rule]) -> str:
     return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()
 
 
-def _state(conn: Connection) -> tuple[str, str] | None:
-    if not sa.inspect(conn).has_table(store.derived_state.name):  # a store created before these tables
-        return None
-    row = conn.execute(sa.select(store.derived_state.c.fingerprint, store.derived_state.c.data_version)
-                       .where(store.derived_state.c.id == NAME)).first()
-    return (row[0], row[1]) if row else None
-
-
 def is_current(conn: Connection, settings: Settings, rules: list[squad_rules.Rule]) -> bool:
     """True when the precomputed tables hold exactly what the live building blocks would give now."""
-    return _state(conn) == (fingerprint(settings, rules), store.data_version(conn))
+    return store.derived_built_from(conn, NAME) == (fingerprint(settings, rules), store.data_version(conn))
 
 
 def sources(conn: Connection, settings: Settings, rules: list[squad_rules.Rule],
@@ -108,8 +100,5 @@ def refresh(engine: Engine, settings: Settings) -> Refresh:
             rows[name] = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
         store.analyze(conn, [table for _, table, _ in _TABLES])
         rows["catalog"] = catalog.refresh(conn)
-        state = store.derived_state
-        conn.execute(state.delete().where(state.c.id == NAME))
-        conn.execute(state.insert().values(id=NAME, fingerprint=fingerprint(settings, rules),
-                                           data_version=store.data_version(conn), built_at=store.utcnow()))
+        store.record_derived(conn, NAME, fingerprint(settings, rules))
     return Refresh(rows, time.perf_counter() - t0)
