@@ -21,15 +21,15 @@ HERE = FIXTURES / "jira_csv"
 
 
 def _items(batch) -> dict[str, dict]:
-    return {r["id"]: r for r in batch.rows["work_items"]}
+    return {r["id"]: r for r in batch.table_rows("work_items")}
 
 
 def _tags(batch, key: str) -> set[tuple[str, str]]:
-    return {(r["kind"], r["value"]) for r in batch.rows.get("work_item_tags", []) if r["item_key"] == key}
+    return {(r["kind"], r["value"]) for r in batch.table_rows("work_item_tags") if r["item_key"] == key}
 
 
 def _edges(batch) -> set[tuple[str, str, str, bool]]:
-    return {(r["from_key"], r["to_key"], r["link_type"], r["is_blocking"]) for r in batch.rows.get("issue_links", [])}
+    return {(r["from_key"], r["to_key"], r["link_type"], r["is_blocking"]) for r in batch.table_rows("issue_links")}
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ def test_cloud_2025_headers_group_repeated_columns(settings: Settings) -> None:
     # Parent key NOVA-1 is an Epic in the file, so it is the epic too (Cloud dropped Epic Link).
     assert (nova2["parent_key"], nova2["epic_key"]) == ("NOVA-1", "NOVA-1")
     # Fix versions carry names only: no releases rows without dates.
-    assert "releases" not in batch.rows
+    assert batch.table_rows("releases") == []
 
 
 def test_parent_numeric_id_resolved_through_issue_id(settings: Settings) -> None:

@@ -84,6 +84,12 @@ def parse_file(path: Path, settings: Settings, fmt: str | None = None, name: str
             for row in rows:
                 if row.get("source_file") in (str(path), path.name):
                     row["source_file"] = name
+        for table, frame in batch.frames.items():
+            if "source_file" in frame.column_names:
+                import pyarrow as pa
+
+                where = frame.column_names.index("source_file")
+                batch.frames[table] = frame.set_column(where, "source_file", pa.array([name] * frame.num_rows, pa.string()))
     return fmt, batch
 
 
@@ -95,13 +101,16 @@ def write_batch(engine: Engine, path: str, fmt: str, batch: Batch) -> tuple[int,
     grown: list[sa.Table] = []  # tables this file grew by many rows: their statistics are refreshed
     with engine.begin() as conn:
         for table in store.DATA_TABLES:
-            rows = batch.rows.get(table.name, [])
-            # An empty table has no stale child rows (a first load): skip listing the batch's ids.
-            # `.all()`: DuckDB wants a result read to the end before the connection does more.
-            if table.name in batch.owned and conn.execute(sa.select(table.c.id).limit(1)).all():
-                owner_col, owners = batch.owned[table.name]
-                updated += store.delete_missing(conn, table, owner_col, owners, set(map(itemgetter("id"), rows)))
-            i, u = store.upsert(conn, table, rows)
+            if table.name in batch.frames:
+                i, u = store.upsert_frame(conn, table, batch.frames[table.name], batch.owned.get(table.name))
+            else:
+                rows = batch.rows.get(table.name, [])
+                # An empty table has no stale child rows (a first load): skip listing the batch's ids.
+                # `.all()`: DuckDB wants a result read to the end before the connection does more.
+                if table.name in batch.owned and conn.execute(sa.select(table.c.id).limit(1)).all():
+                    owner_col, owners = batch.owned[table.name]
+                    updated += store.delete_missing(conn, table, owner_col, owners, set(map(itemgetter("id"), rows)))
+                i, u = store.upsert(conn, table, rows)
             inserted, updated = inserted + i, updated + u
             if i + u >= store.ANALYZE_AFTER_ROWS:
                 grown.append(table)

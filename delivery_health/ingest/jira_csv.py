@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from delivery_health.ingest import jira_common, parsing
+from delivery_health.ingest import jira_common, jira_csv_columnar, parsing
 from delivery_health.ingest.base import Batch, RejectedFile
 from delivery_health.ingest.jira_common import JiraIssue, JiraLink, JiraVersion
 from delivery_health.settings import Settings
@@ -243,13 +243,32 @@ def _mirror_links(issues: list[JiraIssue]) -> None:
                 other.links.append(back)
 
 
-def load(path: Path, settings: Settings) -> Batch:
-    """Parse a Jira CSV export into work items, tags, links, incidents and action items."""
-    header, records = parsing.csv_cell_records(parsing.read_text(path))
+def _columns_of(header: list[str]) -> _Columns:
     cols = _Columns.of(header)
     if not cols.has("issue key"):
         raise RejectedFile("no 'Issue key' column: not a Jira issue export, or one with localised headers "
                            f"(the header starts {', '.join(header[:6])})", row=1)
+    return cols
+
+
+def load(path: Path, settings: Settings) -> Batch:
+    """Parse a Jira CSV export into work items, tags, links, incidents and action items.
+
+    A UTF-8 file is first offered to the columnar reader (``jira_csv_columnar``); what it leaves
+    (another encoding, or anything it would have to report) is read here record by record.
+    """
+    utf8 = parsing.utf8_csv_header(path)
+    if utf8 is not None:
+        header, delimiter = utf8
+        batch = jira_csv_columnar.batch_of(path, _columns_of(header), delimiter, settings, _story_points, str(path))
+        if batch is not None:
+            return batch
+    header, records = parsing.csv_cell_records(parsing.read_text(path))
+    return load_records(_columns_of(header), records, path, settings)
+
+
+def load_records(cols: _Columns, records: list[tuple[int, list[str]]], path: Path, settings: Settings) -> Batch:
+    """The record-by-record reader: any Jira CSV, and the row and reason of the first bad record."""
     batch = Batch(read=len(records))
     numbers = [n for n, _ in records]
     parsed = _issues(cols, records, settings.jira_timezone)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
 import unicodedata
 from datetime import date, datetime, time, timezone
@@ -14,13 +15,17 @@ from zoneinfo import ZoneInfo
 from delivery_health.ingest.base import RejectedFile
 
 
-def read_text(path: Path) -> str:
-    """Decode UTF-8 (with or without BOM), falling back to cp1252 for Excel's 'CSV (Comma delimited)'."""
-    raw = path.read_bytes()
+def decode(raw: bytes) -> tuple[str, str]:
+    """The text and its encoding: UTF-8 (with or without BOM), else cp1252 (Excel's 'CSV (Comma delimited)')."""
     try:
-        return raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError:
-        return raw.decode("cp1252")
+        return raw.decode("cp1252"), "cp1252"
+
+
+def read_text(path: Path) -> str:
+    """The file's text, decoded as ``decode`` does."""
+    return decode(path.read_bytes())[0]
 
 
 def csv_rows(text: str) -> tuple[list[str], list[list[str]]]:
@@ -155,6 +160,21 @@ def outcome_of(status: str | None) -> str:
     """The canonical outcome of a CI status word (case-insensitive; spaces and dashes read as `_`)."""
     key = re.sub(r"[\s-]+", "_", (status or "").strip().lower())
     return OUTCOME_WORDS.get(key, "other")
+
+
+def utf8_csv_header(path: Path) -> tuple[list[str], str] | None:
+    """The stripped header cells and sniffed delimiter of a CSV file read as UTF-8, reading only its first
+    record (a quoted header cell may span lines); None when that much is not UTF-8."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            first_line = fh.readline()
+            delimiter = csv_delimiter(first_line)
+            header = next(csv.reader(itertools.chain([first_line], fh), delimiter=delimiter), None)
+    except UnicodeDecodeError:
+        return None
+    if header is None:
+        raise RejectedFile("the file is empty", row=1)
+    return [h.strip() for h in header], delimiter
 
 
 def csv_cell_records(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
