@@ -93,10 +93,13 @@ class Settings:
                 values[f.name] = tuple(v.strip() for v in raw.split(",") if v.strip())
             elif isinstance(default, bool):
                 values[f.name] = raw.lower() in ("1", "true", "yes")
-            elif isinstance(default, int):
-                values[f.name] = int(raw)
-            elif isinstance(default, float):
-                values[f.name] = float(raw)
+            elif isinstance(default, (int, float)):
+                kind = type(default)
+                try:
+                    values[f.name] = kind(raw)
+                except ValueError:
+                    what = "a whole number" if kind is int else "a number"
+                    raise ValueError(f"{f.name} ({f.metadata['env']}) must be {what}, not {raw!r}") from None
             else:
                 values[f.name] = raw
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -28,6 +28,15 @@ def test_environment_overrides_defaults_and_flags_override_environment(monkeypat
 def test_fiscal_year_start_month_is_read_and_checked(monkeypatch) -> None:
     monkeypatch.setenv("DELIVERY_HEALTH_FISCAL_YEAR_START_MONTH", "7")
     assert Settings.from_env().fiscal_year_start_month == 7
+    monkeypatch.setenv("DELIVERY_HEALTH_FISCAL_YEAR_START_MONTH", "July")
+    with pytest.raises(ValueError, match=r"START_MONTH\) must be a whole number, not 'July'"):
+        Settings.from_env()
     monkeypatch.setenv("DELIVERY_HEALTH_FISCAL_YEAR_START_MONTH", "13")
     with pytest.raises(ValueError, match=r"START_MONTH\) must be a month number from 1 to 12, not 13"):
+        Settings.from_env()
+
+
+def test_a_setting_that_is_not_a_number_is_named(monkeypatch) -> None:
+    monkeypatch.setenv("DELIVERY_HEALTH_CLOSURE_TARGET", "high")
+    with pytest.raises(ValueError, match=r"closure_target \(DELIVERY_HEALTH_CLOSURE_TARGET\) must be a number, not 'high'"):
         Settings.from_env()
