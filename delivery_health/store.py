@@ -279,8 +279,20 @@ data_catalog = sa.Table(
     sa.Column("kind", sa.String, nullable=False), sa.Column("value", sa.String), sa.Column("rows", sa.BigInteger),
     sa.Column("first_at", sa.DateTime), sa.Column("last_at", sa.DateTime),
 )
+# The open blocking dependencies with what metrics.dependencies reads of their two ends (everything but
+# staleness, which moves with the as-of date), precomputed with the DORA tables.
+dependency_edges = sa.Table(
+    "dependency_edges", metadata,
+    sa.Column("blocker_key", sa.String, nullable=False), sa.Column("blocked_key", sa.String, nullable=False),
+    sa.Column("blocker_squad", sa.String), sa.Column("blocked_squad", sa.String),
+    sa.Column("blocker_status", sa.String), sa.Column("blocked_status", sa.String),
+    sa.Column("blocker_summary", sa.String), sa.Column("blocked_summary", sa.String),
+    sa.Column("need_date", sa.Date), sa.Column("need_release", sa.String),
+    sa.Column("land_date", sa.Date), sa.Column("land_release", sa.String),
+    sa.Column("blocker_updated_at", sa.DateTime),
+)
 derived_state = sa.Table(
-    "derived_state", metadata, _pk(),  # id = the derived set's name: "dora", "catalog"
+    "derived_state", metadata, _pk(),  # id = the derived set's name: "dora", "catalog", "dependencies"
     sa.Column("fingerprint", sa.String, nullable=False),  # the settings they were computed for
     sa.Column("data_version", sa.String, nullable=False),  # the ingest runs they include (``data_version``)
     sa.Column("built_at", sa.DateTime, nullable=False),
@@ -351,6 +363,25 @@ def make_engine(url: str, read_only: bool = False, single_connection: bool = Fal
         # (the dependency query at 1M issues: 2.1 s with it, 1.1 s without).
         connect_args["options"] = "-c jit=off"
     return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+
+
+# Reads `concurrently` runs at once on PostgreSQL; its pool (SQLAlchemy's default: 5, overflow 10) has room.
+CONCURRENT_READS = 4
+
+
+def concurrently(engine: Engine, *calls: Callable[[], Any]) -> list[Any]:
+    """The results of independent read-only ``calls`` on ``engine``, in order.
+
+    On PostgreSQL they run at once, each on its own pooled connection (a server process each: the home
+    page's squad scorecard at 1M issues went from 1.26 to 0.7 s on 2 cores). On DuckDB one after another:
+    its engine may share one connection, which is not for threads, and each query already uses every core.
+    """
+    if engine.dialect.name != "postgresql" or len(calls) < 2:
+        return [call() for call in calls]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(len(calls), CONCURRENT_READS)) as pool:
+        return list(pool.map(lambda call: call(), calls))
 
 
 def file_marker(url: str) -> tuple[int, int] | None:

@@ -176,3 +176,43 @@ def test_cli_json_contract(duckdb_url: str, tmp_path: Path) -> None:
         "open": 3, "cross_team": 2, "late": 1, "unscheduled": 1, "stale": 1, "at_risk": 2}
     assert result["summary"]["cycles"] == []
     assert {"blocker_squad": "Platform", "blocked_squad": "Web", "open": 1, "at_risk": 1} in result["summary"]["squad_pairs"]
+
+
+def test_precomputed_edges_are_read_while_current_and_the_same(db_url: str, tmp_path: Path) -> None:
+    """``refresh`` stores the open dependencies; they are read only while data and squad rules are unchanged."""
+    from delivery_health.metrics import dora_facts
+    from delivery_health.squads import load_rules
+
+    squads = tmp_path / "squads.csv"
+    squads.write_text((FIX / "squads.csv").read_text())
+    engine, settings = _load(db_url, tmp_path, "jira_outward_only.csv", "releases.csv")
+    settings = Settings(db_url=db_url, squads_path=str(squads))
+    live = dependencies.dependency_risk(engine, settings, AS_OF).rows
+    assert dora_facts.refresh(engine, settings).rows["dependencies"] == 9  # the 9 open links above
+    with engine.connect() as conn:
+        assert dependencies.is_current(conn, load_rules(settings.squads_path))
+    with engine.begin() as conn:  # proof the stored rows are what is read: mark one of them
+        conn.execute(store.dependency_edges.update().where(store.dependency_edges.c.blocker_key == "APP-1")
+                     .values(blocker_summary="from the stored edges"))
+    stored = dependencies.dependency_risk(engine, settings, AS_OF).rows
+    marked = stored["blocker_key"] == "APP-1"
+    assert set(stored.loc[marked, "blocker_summary"]) == {"from the stored edges"}
+    # Everything else is what the query computes, staleness included (it moves with the as-of date).
+    others = [c for c in dependencies.COLUMNS if c != "blocker_summary"]
+    assert stored[others].equals(live[others])
+    assert stored.loc[~marked].equals(live.loc[~marked])
+    # An edited squad mapping: the stored squads no longer apply, so the query computes them.
+    squads.write_text("squad,source,match\nCore,jira_project,APP\n")
+    with engine.connect() as conn:
+        assert not dependencies.is_current(conn, load_rules(settings.squads_path))
+    assert set(dependencies.dependency_risk(engine, settings, AS_OF).rows["blocker_squad"]) == {"Core"}
+    # New data since the refresh (APP 1.1 moved to 20 June): computed in the query again, so APP-4 (fix
+    # versions 1.1 and 1.0) now needs 20 June and the marked summary is gone.
+    squads.write_text((FIX / "squads.csv").read_text())
+    moved = tmp_path / "releases.csv"
+    moved.write_text("project,version,release_date,released\nAPP,1.1,2024-06-20,false\n")
+    ingest_file(engine, moved, settings, name="releases.csv")
+    fresh = _by_pair(dependencies.dependency_risk(engine, settings, AS_OF))
+    assert fresh[("APP-3", "APP-4")]["need_date"] == date(2024, 6, 20)
+    assert fresh[("APP-1", "APP-2")]["blocker_summary"] != "from the stored edges"
+    engine.dispose()
