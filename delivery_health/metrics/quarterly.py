@@ -27,7 +27,7 @@ from datetime import date
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from delivery_health import selection
+from delivery_health import selection, store
 from delivery_health.metrics import actions, budget, dependencies, dora
 from delivery_health.metrics.overview import squad_names
 from delivery_health.settings import Settings
@@ -77,11 +77,13 @@ def squad_scorecard(engine: Engine, settings: Settings, quarter: str, as_of: dat
     organisation; see the module docstring for the columns."""
     quarters = review_quarters(quarter, as_of, settings.fiscal_year_start_month)
     now, before = quarters["current"], quarters["previous"]
-    tiers_now, tiers_before = _tiers(engine, settings, now), _tiers(engine, settings, before)
-    closure_now, closure_before = _closure(engine, settings, now), _closure(engine, settings, before)
-    risk = dependencies.dependency_risk(engine, settings, as_of).rows
     names = list(squads) if squads else squad_names(engine, settings)
-    variance_now, variance_before = _variances(engine, settings, names, now[1]), _variances(engine, settings, names, before[1])
+    (tiers_now, tiers_before, closure_now, closure_before, risk, variance_now, variance_before) = store.concurrently(
+        engine,
+        lambda: _tiers(engine, settings, now), lambda: _tiers(engine, settings, before),
+        lambda: _closure(engine, settings, now), lambda: _closure(engine, settings, before),
+        lambda: dependencies.dependency_risk(engine, settings, as_of).rows,
+        lambda: _variances(engine, settings, names, now[1]), lambda: _variances(engine, settings, names, before[1]))
     rows = []
     for squad in [*names, None]:
         row: dict = {"squad": squad}
