@@ -136,7 +136,9 @@ def queries(url: str, squads: str, sets_file: str, page: str, repeats: int, budg
     logging.getLogger("streamlit").setLevel(logging.ERROR)  # bare mode warns that no app runs
     from delivery_health import store, ui
     from delivery_health.settings import Settings
+    from delivery_health.warmup import load_app_modules
 
+    load_app_modules(url)  # what `serve` loads before the first view
     with open(sets_file, "rb") as fh:
         captured = pickle.load(fh)[page]["calls"]
     base = Settings.from_env()
