@@ -291,8 +291,16 @@ dependency_edges = sa.Table(
     sa.Column("land_date", sa.Date), sa.Column("land_release", sa.String),
     sa.Column("blocker_updated_at", sa.DateTime),
 )
+# Per incident that started while earlier incidents of its service still had open action items: those items
+# and incidents (metrics.actions.repeat_incidents without the window), precomputed with the DORA tables.
+incident_repeats = sa.Table(
+    "incident_repeats", metadata,
+    sa.Column("incident_id", sa.String, nullable=False), sa.Column("open_item_count", sa.BigInteger),
+    sa.Column("earlier_incident_count", sa.BigInteger), sa.Column("open_items", sa.String),
+    sa.Column("earlier_incidents", sa.String),
+)
 derived_state = sa.Table(
-    "derived_state", metadata, _pk(),  # id = the derived set's name: "dora", "catalog", "dependencies"
+    "derived_state", metadata, _pk(),  # id = the derived set's name: "dora", "catalog", "dependencies", "repeats"
     sa.Column("fingerprint", sa.String, nullable=False),  # the settings they were computed for
     sa.Column("data_version", sa.String, nullable=False),  # the ingest runs they include (``data_version``)
     sa.Column("built_at", sa.DateTime, nullable=False),

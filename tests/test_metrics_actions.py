@@ -130,6 +130,36 @@ def test_repeat_incidents(loaded) -> None:
     assert actions.repeat_incidents(engine, settings, squads=("Search",), **WINDOW).empty
 
 
+def test_repeat_incidents_precomputed_read_while_current(loaded, tmp_path: Path) -> None:
+    from delivery_health.metrics import dora_facts
+
+    engine, settings = loaded
+    live = actions.repeat_incidents(engine, settings, **WINDOW)
+    june = dict(start=date(2024, 6, 1), end=date(2024, 6, 30), as_of=AS_OF)
+    live_june = actions.repeat_incidents(engine, settings, **june)
+    # Every incident's pairs, whatever the window: INC-2 and INC-4 (checkout, 06-01 10:00, after INC-1 and INC-2:
+    # open, A-8 resolved only on 06-20; resolved before).
+    assert dora_facts.refresh(engine, settings).rows["repeat incidents"] == 2
+    with engine.connect() as conn:
+        assert actions.repeats_current(conn)
+    assert actions.repeat_incidents(engine, settings, **WINDOW).equals(live)
+    stored_june = actions.repeat_incidents(engine, settings, **june)
+    assert stored_june.equals(live_june)
+    assert stored_june.loc[0, ["incident_id", "open_items", "earlier_incidents", "open_item_count",
+                               "earlier_incident_count"]].tolist() == ["INC-4", "A-4, A-5, A-8", "INC-1, INC-2", 3, 2]
+    with engine.begin() as conn:  # proof the stored rows are what is read
+        conn.execute(store.incident_repeats.update().values(open_items="stored"))
+    assert actions.repeat_incidents(engine, settings, **WINDOW).loc[0, "open_items"] == "stored"
+    # A new item since the refresh: computed in the query again, with it.
+    extra = tmp_path / "more_items.csv"
+    extra.write_text("item_id,incident_id,squad,title,created_at,due_date,resolved_at,status,owner\n"
+                     "A-10,INC-1,Payments,Rate limit,2024-04-09T00:00:00Z,,,To Do,ana\n")
+    ingest_file(engine, extra, settings)
+    with engine.connect() as conn:
+        assert not actions.repeats_current(conn)
+    assert actions.repeat_incidents(engine, settings, **WINDOW).loc[0, "open_items"] == "A-10, A-2, A-4, A-8"
+
+
 def test_empty_store(duckdb_url: str, tmp_path: Path) -> None:
     settings = Settings(db_url=duckdb_url, squads_path=str(tmp_path / "none.csv"))
     engine = store.make_engine(duckdb_url)

@@ -6,8 +6,8 @@ deployment and commit: ~0.4 s a query at 1M issues, and a DORA page makes a doze
 and ``sources`` hands a query those tables, or the live subqueries when they do not fit the question:
 other production environments chosen in the filter bar, a squad mapping edited since, or data
 ingested since. Either way the rows are the same; only the time differs.
-``refresh`` also writes the data catalogue (``catalog``), which every page's filter bar reads, and the
-open dependencies (``dependencies.refresh``).
+``refresh`` also writes the data catalogue (``catalog``), which every page's filter bar reads, the
+open dependencies (``dependencies.refresh``) and the repeat incidents (``actions.refresh_repeats``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from delivery_health import squads as squad_rules
 from delivery_health import store
-from delivery_health.metrics import catalog, dependencies, dora_sql
+from delivery_health.metrics import actions, catalog, dependencies, dora_sql
 from delivery_health.settings import Settings
 
 NAME = "dora"
@@ -65,7 +65,7 @@ class Refresh:
 
     def summary_line(self) -> str:
         counts = ", ".join(f"{n:,} {name}" for name, n in self.rows.items())
-        return f"precomputed DORA building blocks, open dependencies and the data catalogue in {self.seconds:.1f} s: {counts}"
+        return f"precomputed DORA building blocks, open dependencies, repeat incidents and the data catalogue in {self.seconds:.1f} s: {counts}"
 
 
 def refresh_if_stale(db: str | Engine, settings: Settings) -> Refresh | None:
@@ -77,7 +77,7 @@ def refresh_if_stale(db: str | Engine, settings: Settings) -> Refresh | None:
         if store.database_exists(engine):
             with engine.connect() as conn:
                 if (is_current(conn, settings, rules) and catalog.is_current(conn)
-                        and dependencies.is_current(conn, rules)):
+                        and dependencies.is_current(conn, rules) and actions.repeats_current(conn)):
                     return None
         return store.retry_while_busy(lambda: refresh(engine, settings))
     finally:
@@ -103,5 +103,6 @@ def refresh(engine: Engine, settings: Settings) -> Refresh:
         store.analyze(conn, [table for _, table, _ in _TABLES])
         rows["catalog"] = catalog.refresh(conn)
         rows["dependencies"] = dependencies.refresh(conn, rules)
+        rows["repeat incidents"] = actions.refresh_repeats(conn)
         store.record_derived(conn, NAME, fingerprint(settings, rules))
     return Refresh(rows, time.perf_counter() - t0)
