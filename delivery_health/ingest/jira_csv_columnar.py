@@ -151,9 +151,9 @@ def _time_maps(db: _Reader, tz: str) -> None:
                FROM (SELECT created AS s, false AS due FROM f UNION ALL SELECT updated, false FROM f
                      UNION ALL SELECT resolved, false FROM f UNION ALL SELECT due, true FROM f) WHERE s IS NOT NULL""")
     days = [r[0] for r in db.rows("SELECT DISTINCT day_s FROM stamps")]
-    _parsed_map(db, "day_parts", days, parsing._date_part, pa.date32())
+    _parsed_map(db, "day_parts", days, parsing.jira_date_part, pa.date32())
     times = [r[0] for r in db.rows("SELECT DISTINCT time_s FROM stamps")]
-    _parsed_map(db, "time_parts", times, parsing._time_part, pa.time64("us"))
+    _parsed_map(db, "time_parts", times, parsing.jira_time_part, pa.time64("us"))
     db.run("""CREATE TABLE stamp_parts AS SELECT s.s, s.due, d.v AS day, t.v AS clock FROM stamps s
               LEFT JOIN day_parts d ON d.s = s.day_s LEFT JOIN time_parts t ON t.s = s.time_s""")
     # Shapes other than `12/Mar/24 3:45 PM` (ISO 8601, odd spacing): the general parsers, string by string.

@@ -279,7 +279,7 @@ _DATE_PART = re.compile(r"^(\d{1,2})[/.\-]([^\W\d_]+\.?|\d{1,2})[/.\-](\d{4}|\d{
 _TIME_PART = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s*([AaPp])\.?\s?[Mm]\.?)?$")
 
 
-def _date_part(s: str) -> date | None:
+def jira_date_part(s: str) -> date | None:
     """The day of a `12/Mar/24` date part; None when it is not one (or not a valid day)."""
     m = _DATE_PART.match(s)
     if not m:
@@ -294,7 +294,7 @@ def _date_part(s: str) -> date | None:
         return None
 
 
-def _time_part(s: str) -> time | None:
+def jira_time_part(s: str) -> time | None:
     """The time of day of a `3:45 PM` time part (empty: midnight); None when it is not a valid one."""
     if not s:
         return time(0, 0)
@@ -345,12 +345,12 @@ class JiraTimes:
             day_s, _, time_s = s.partition(" ")
             day = day_memo.get(day_s, _UNSEEN)
             if day is _UNSEEN:
-                day = day_memo[day_s] = _date_part(day_s)
+                day = day_memo[day_s] = jira_date_part(day_s)
             clock = None
             if day is not None:
                 clock = time_memo.get(time_s, _UNSEEN)
                 if clock is _UNSEEN:
-                    clock = time_memo[time_s] = _time_part(time_s)
+                    clock = time_memo[time_s] = jira_time_part(time_s)
             try:
                 if clock is None:  # not the common shape: the general parser decides
                     append(parse_jira_date(s) if days else parse_jira_datetime(s, self.tz))
