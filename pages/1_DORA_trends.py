@@ -81,8 +81,11 @@ start, end = (filters.start, filters.end) if isinstance(period, str) else dora.p
     period, by, filters.start, filters.end)
 drill = {"start": start, "end": end, "squads": filters.squads, "overrides": ui.dora_overrides(filters)}
 counts = ui.cached(dora_drill.row_counts, **drill)
-tabs = st.tabs(["Deployments", "Commits (lead time)", "Incidents"])
+# Lazy tabs: only the open tab's rows are fetched and drawn (each is a query and a table of up to 10k rows).
+tabs = st.tabs(["Deployments", "Commits (lead time)", "Incidents"], key="dora_drill_tab", on_change="rerun")
 for tab, (name, func) in zip(tabs, dora_drill.DRILLS.items()):
+    if not tab.open:
+        continue
     with tab:
         if not counts[name]:
             st.text(f"No {name} in {start:%d %b %Y} – {end:%d %b %Y} for this selection.")

@@ -72,6 +72,13 @@ def test_row_tables_show_at_most_the_configured_rows(monkeypatch, tmp_path):
     assert "Showing the first 4 of 10 rows; the download holds all of them." in captions
     deployments = next(df.value for df in at.dataframe if "counted_as" in df.value.columns)
     assert len(deployments) == 4 and str(deployments["finished_at"].iloc[0]).startswith("2024-01-16")
+    # The drill-down's tabs are lazy: only the open one's rows are fetched and drawn. The Incidents tab: the
+    # five January incidents (INC-1..INC-5), and no deployments table any more.
+    at.session_state["dora_drill_tab"] = "Incidents"
+    at.run()
+    captions = [c.value for c in at.caption]
+    assert "5 incidents, 01 Jan 2024 – 28 Jan 2024." in captions and "10 deployments, 01 Jan 2024 – 28 Jan 2024." not in captions
+    assert not any("counted_as" in df.value.columns for df in at.dataframe)
 
 
 def test_page_with_empty_store(monkeypatch, tmp_path):
