@@ -143,10 +143,14 @@ def _frames(engine: Engine, settings: Settings, start: date, end: date, grains: 
     if not store.database_exists(engine):
         return {g: empty for g in grains}
     rules = squad_rules.load_rules(settings.squads_path)
+    def part(base: Subquery, measures: Callable) -> dict[str | None, pd.DataFrame]:
+        with engine.connect() as conn:
+            return _aggregate(conn, base, measures, grains, start, end, selected, settings.fiscal_year_start_month)
+
     with engine.connect() as conn:
         src = dora_facts.sources(conn, settings, rules, instants(start, end)[1])
-        parts = [_aggregate(conn, base, m, grains, start, end, selected, settings.fiscal_year_start_month)
-                 for base, m in _bases(src, rules)]
+    # One query per kind of fact (deployments, lead times, failed attempts, recoveries): at once where they can be.
+    parts = store.concurrently(engine, *(lambda b=base, m=m: part(b, m) for base, m in _bases(src, rules)))
     return {g: _rows([p[g] for p in parts], start, end, g, settings.fiscal_year_start_month) if any(not p[g].empty for p in parts) else empty
             for g in grains}
 
