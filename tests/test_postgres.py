@@ -170,3 +170,46 @@ def test_bulk_writes_refresh_planner_statistics(pg_url: str, tmp_path: Path):
         estimate = conn.execute(sa.text("SELECT reltuples FROM pg_class WHERE relname = 'deployments'")).scalar_one()
     engine.dispose()
     assert rows >= store.ANALYZE_AFTER_ROWS and estimate == rows
+
+
+def test_frames_round_trip_awkward_text_through_copy_csv(pg_url: str):
+    # The columnar path stages an Arrow table through COPY's CSV format: an empty string stays an empty string,
+    # None stays NULL, quotes, tabs and line breaks come back intact; the same frame again changes nothing.
+    import pyarrow as pa
+
+    engine = store.make_engine(pg_url)
+    store.init_db(engine)
+    rows = [{"id": f"r{i}", "date": date(2026, 1 + i % 12, 1), "scope": AWKWARD[i % len(AWKWARD)],
+             "category": None if i % 3 == 0 else "cloud", "vendor": None, "amount": i / 4, "currency": "EUR",
+             "reference": None, "source": "test", "source_file": "frame"} for i in range(300)]
+    frame = pa.Table.from_pylist(rows, schema=pa.schema([
+        ("id", pa.string()), ("date", pa.date32()), ("scope", pa.string()), ("category", pa.string()),
+        ("vendor", pa.string()), ("amount", pa.float64()), ("currency", pa.string()), ("reference", pa.string()),
+        ("source", pa.string()), ("source_file", pa.string())]))
+    with engine.begin() as conn:
+        assert store.upsert_frame(conn, store.spend_lines, frame) == (300, 0)
+    with engine.begin() as conn:
+        assert store.upsert_frame(conn, store.spend_lines, frame) == (0, 0)
+    with engine.connect() as conn:
+        got = {r.id: (r.scope, r.category, r.date, r.amount) for r in conn.execute(sa.select(store.spend_lines))}
+    engine.dispose()
+    assert got == {r["id"]: (r["scope"], r["category"], r["date"], r["amount"]) for r in rows}
+
+
+def test_a_first_bulk_load_builds_its_indexes_after(pg_url: str, monkeypatch: pytest.MonkeyPatch):
+    # Many rows into an empty table: its indexes are dropped and built again after the rows (here from 1 row on),
+    # through both write paths: tags as an Arrow frame (Jira CSV), deployments as rows (deployments CSV).
+    from delivery_health.ingest import ingest_file
+    from delivery_health.settings import Settings
+
+    monkeypatch.setattr(store, "REBUILD_INDEXES_FROM_ROWS", 1)
+    engine = store.make_engine(pg_url)
+    settings = Settings(db_url=pg_url)
+    ingest_file(engine, FIX / "jira_csv" / "columnar_edges.csv", settings)
+    ingest_file(engine, DORA / "deployments.csv", settings)
+    with engine.connect() as conn:
+        indexes = set(conn.execute(sa.text("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")).scalars())
+        tags = conn.execute(sa.select(sa.func.count()).select_from(store.work_item_tags)).scalar_one()
+    engine.dispose()
+    assert {"ux_work_item_tags_id", "ix_work_item_tags_item_key", "ix_deployments_service"} <= indexes
+    assert tags == 4  # EDG-1's two components, EDG-2's one, EDG-5's label
