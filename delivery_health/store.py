@@ -382,7 +382,7 @@ def concurrently(engine: Engine, *calls: Callable[[], Any]) -> list[Any]:
     """The results of independent read-only ``calls`` on ``engine``, in order.
 
     On PostgreSQL they run at once, each on its own pooled connection (a server process each: the home
-    page's squad scorecard at 1M issues went from 1.26 to 0.7 s on 2 cores). On DuckDB one after another:
+    page's squad scorecard at 1M issues went from 1.26 to 0.83 s on 2 cores). On DuckDB one after another:
     its engine may share one connection, which is not for threads, and each query already uses every core.
     """
     if engine.dialect.name != "postgresql" or len(calls) < 2:
@@ -464,34 +464,14 @@ def _chunks(seq: Sequence[Any], n: int) -> Iterable[Sequence[Any]]:
         yield seq[i:i + n]
 
 
-def _key_relation(conn: Connection, values: list[str]) -> sa.TableClause:
-    """``values`` as a one-column relation ``key`` visible to this transaction's queries.
+def _key_relation(conn: Connection, values: Iterable[str]) -> sa.TableClause:
+    """``values`` as a one-column relation ``key`` visible to this transaction's queries (``_stage``).
 
-    Large IN lists are slow to compile and run (5,000 bound parameters a query); a joinable set is one
-    query. DuckDB scans a registered DataFrame; PostgreSQL gets a temporary table filled by COPY.
+    Large IN lists are slow to compile and run (5,000 bound parameters a query); a joinable set is one query.
     """
-    name = f"_dh_keys_{uuid.uuid4().hex[:12]}"
-    raw = conn.connection.driver_connection
-    if conn.dialect.name == "duckdb":
-        import pandas as pd
+    import pyarrow as pa
 
-        raw.register(name, pd.DataFrame({"key": pd.Series(values, dtype=object)}))
-    elif conn.dialect.name == "postgresql":
-        conn.execute(sa.text(f'CREATE TEMPORARY TABLE "{name}" (key text) ON COMMIT DROP'))
-        with raw.cursor() as cur:
-            cur.copy_expert(f'COPY "{name}" (key) FROM STDIN', io.StringIO("".join(_copy_text(v) + "\n" for v in values)))
-    else:
-        temp = sa.Table(name, sa.MetaData(), sa.Column("key", sa.String), prefixes=["TEMPORARY"])
-        temp.create(conn)
-        conn.execute(temp.insert(), [{"key": v} for v in values])
-    return sa.table(name, sa.column("key", sa.String))
-
-
-def _drop_key_relation(conn: Connection, rel: sa.TableClause) -> None:
-    if conn.dialect.name == "duckdb":
-        conn.connection.driver_connection.unregister(rel.name)
-    else:
-        conn.execute(sa.text(f'DROP TABLE IF EXISTS "{rel.name}"'))
+    return _stage(conn, [sa.Column("key", sa.String)], pa.table({"key": pa.array(values, pa.string())}))
 
 
 def _existing(conn: Connection, table: sa.Table, wanted: Collection[str]) -> dict[str, tuple]:
@@ -508,7 +488,7 @@ def _existing(conn: Connection, table: sa.Table, wanted: Collection[str]) -> dic
         try:
             rows = conn.execute(sa.select(table).where(table.c.id.in_(sa.select(rel.c.key)))).all()
         finally:
-            _drop_key_relation(conn, rel)
+            _drop_stage(conn, rel)
     return {row[0]: tuple(row) for row in rows}
 
 
@@ -643,10 +623,8 @@ def upsert_frame(conn: Connection, table: sa.Table, frame: Any,
             return frame.num_rows, 0
         updated = 0
         if owned is not None:
-            import pyarrow as pa
-
             owner_col, owners = owned
-            keys = _stage(conn, [sa.Column("key", sa.String)], pa.table({"key": owners}))
+            keys = _key_relation(conn, owners)
             try:
                 updated += conn.execute(table.delete().where(
                     table.c[owner_col].in_(sa.select(keys.c.key)),
@@ -687,7 +665,7 @@ def delete_missing(conn: Connection, table: sa.Table, owner_col: str, owners: li
         try:
             found = conn.execute(sa.select(table.c.id).where(col.in_(sa.select(rel.c.key)))).scalars().all()
         finally:
-            _drop_key_relation(conn, rel)
+            _drop_stage(conn, rel)
     stale = [i for i in found if i not in keep_ids]
     for sub in _chunks(stale, 5000):
         conn.execute(table.delete().where(table.c.id.in_(sub)))
