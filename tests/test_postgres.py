@@ -213,3 +213,36 @@ def test_a_first_bulk_load_builds_its_indexes_after(pg_url: str, monkeypatch: py
     engine.dispose()
     assert {"ux_work_item_tags_id", "ix_work_item_tags_item_key", "ix_deployments_service"} <= indexes
     assert tags == 4  # EDG-1's two components, EDG-2's one, EDG-5's label
+
+
+def test_concurrent_reads_keep_order_and_do_not_nest(pg_url: str, tmp_path: Path):
+    # store.concurrently: results in the calls' order; on PostgreSQL at most CONCURRENT_READS run at once even
+    # when each of them fans out again (the scorecard's DORA tiers do); on DuckDB one at a time.
+    import threading
+    import time
+
+    def peak_of(engine) -> tuple[list[int], int]:
+        running, peak, lock = [0], [0], threading.Lock()
+
+        def leaf(n: int) -> int:
+            with lock:
+                running[0] += 1
+                peak[0] = max(peak[0], running[0])
+            time.sleep(0.05)
+            with lock:
+                running[0] -= 1
+            return n
+
+        def branch(n: int) -> int:
+            return sum(store.concurrently(engine, *(lambda m=m: leaf(m) for m in range(4)))) + n
+
+        return store.concurrently(engine, *(lambda n=n: branch(100 * n) for n in range(4))), peak[0]
+
+    pg = store.make_engine(pg_url)
+    results, peak = peak_of(pg)
+    assert results == [6, 106, 206, 306]  # 0+1+2+3 below each branch
+    assert 1 < peak <= store.CONCURRENT_READS
+    duck = store.make_engine(f"duckdb:///{tmp_path / 'seq.duckdb'}")
+    assert peak_of(duck) == ([6, 106, 206, 306], 1)
+    pg.dispose()
+    duck.dispose()
