@@ -63,29 +63,35 @@ def _in(sub: Subquery, time_col: str, start: date, end: date, squads: tuple[str,
     return conds + ([sub.c.squad.in_(squads)] if squads else [])
 
 
-def _deployments(start: date, end: date, squads: tuple[str, ...]) -> Query:
-    """Every production-environment run in the window, newest first (``deployments_in_window``)."""
+def _deployments(start: date, end: date, squads: tuple[str, ...], limit: int | None = None) -> Query:
+    """Every production-environment run in the window, newest first (``deployments_in_window``); the first
+    ``limit`` of them are picked before the joins when given, so only their commits are counted."""
     lo, hi = instants(start, end)
 
     def query(src: dora_sql.DoraSources, rules: list[squad_rules.Rule]) -> sa.Select:
-        runs, failed, lead = src.runs, dora_sql.failed_deployment_ids(src.attribution), src.lead
+        runs = src.runs
+        chosen = sa.select(runs).where(*_in(runs, "run_at", start, end, squads))
+        if limit is not None:
+            chosen = chosen.order_by(runs.c.run_at.desc(), runs.c.id).limit(limit)
+        shown = chosen.cte("shown_runs")
+        failed, lead = dora_sql.failed_deployment_ids(src.attribution), src.lead
         # A deployment's commits carry its finished_at: counting only the window's is the same count.
         per_dep = (sa.select(lead.c.deployment_id, sa.func.count().label("commits"))
-                   .where(lead.c.finished_at >= lo, lead.c.finished_at < hi)
+                   .where(lead.c.finished_at >= lo, lead.c.finished_at < hi,
+                          *([lead.c.deployment_id.in_(sa.select(shown.c.id))] if limit is not None else []))
                    .group_by(lead.c.deployment_id).subquery("per_dep"))
-        counted = sa.case((sa.and_(runs.c.outcome == "success", runs.c.finished_at.isnot(None)), "deployment"),
-                          (runs.c.outcome == "failure", "failed attempt"), else_="not counted")
+        counted = sa.case((sa.and_(shown.c.outcome == "success", shown.c.finished_at.isnot(None)), "deployment"),
+                          (shown.c.outcome == "failure", "failed attempt"), else_="not counted")
         is_dep = counted == "deployment"
-        return (sa.select(runs.c.id, runs.c.service, runs.c.squad, runs.c.environment, runs.c.status,
-                          runs.c.outcome, counted.label("counted_as"), runs.c.started_at, runs.c.finished_at,
-                          runs.c.commit_sha, runs.c.ref, runs.c.is_rework,
+        return (sa.select(shown.c.id, shown.c.service, shown.c.squad, shown.c.environment, shown.c.status,
+                          shown.c.outcome, counted.label("counted_as"), shown.c.started_at, shown.c.finished_at,
+                          shown.c.commit_sha, shown.c.ref, shown.c.is_rework,
                           sa.and_(is_dep, failed.c.deployment_id.isnot(None)).label("failed"),
                           sa.case((is_dep, sa.func.coalesce(failed.c.incidents, 0))).label("incidents"),
                           sa.case((is_dep, sa.func.coalesce(per_dep.c.commits, 0))).label("commits"))
-                .select_from(runs.outerjoin(failed, failed.c.deployment_id == runs.c.id)
-                             .outerjoin(per_dep, per_dep.c.deployment_id == runs.c.id))
-                .where(*_in(runs, "run_at", start, end, squads))
-                .order_by(runs.c.run_at.desc(), runs.c.id))
+                .select_from(shown.outerjoin(failed, failed.c.deployment_id == shown.c.id)
+                             .outerjoin(per_dep, per_dep.c.deployment_id == shown.c.id))
+                .order_by(shown.c.run_at.desc(), shown.c.id))
 
     return query
 
@@ -128,7 +134,8 @@ def deployments_in_window(engine: Engine, settings: Settings, start: date, end: 
     (outcome failure) or ``not counted`` (cancelled, running, other); ``failed`` = an
     incident is attributed to it; ``commits`` = the commits it includes (lead time).
     """
-    out = _read(engine, settings, _deployments(start, end, squads), instants(start, end)[1], DEPLOYMENT_COLUMNS, limit)
+    out = _read(engine, settings, _deployments(start, end, squads, limit), instants(start, end)[1], DEPLOYMENT_COLUMNS,
+                limit)
     return out.astype({"incidents": "Int64", "commits": "Int64"})
 
 
