@@ -80,15 +80,15 @@ period = st.selectbox("Period", choices, key="dora_period",
 start, end = (filters.start, filters.end) if isinstance(period, str) else dora.period_bounds(
     period, by, filters.start, filters.end)
 drill = {"start": start, "end": end, "squads": filters.squads, "overrides": ui.dora_overrides(filters)}
-counts = ui.cached(dora_drill.row_counts, **drill)
 # Lazy tabs: only the open tab's rows are fetched and drawn (each is a query and a table of up to 10k rows).
 tabs = st.tabs(["Deployments", "Commits (lead time)", "Incidents"], key="dora_drill_tab", on_change="rerun")
 for tab, (name, func) in zip(tabs, dora_drill.DRILLS.items()):
     if not tab.open:
         continue
     with tab:
-        if not counts[name]:
+        total = ui.cached(dora_drill.row_counts, kinds=(name,), **drill)[name]
+        if not total:
             st.text(f"No {name} in {start:%d %b %Y} – {end:%d %b %Y} for this selection.")
             continue
-        st.caption(f"{counts[name]:,} {name}, {start:%d %b %Y} – {end:%d %b %Y}.")
-        ui.drill_table(func, counts[name], f"dora_{name}_{start}_{end}.csv", f"Download {name}", **drill)
+        st.caption(f"{total:,} {name}, {start:%d %b %Y} – {end:%d %b %Y}.")
+        ui.drill_table(func, total, f"dora_{name}_{start}_{end}.csv", f"Download {name}", **drill)

@@ -210,6 +210,7 @@ def test_drill_down_pages_and_counts(loaded):
         values = lambda f: f.astype(object).where(f.notna(), None).to_dict("records")  # noqa: E731
         assert values(first) == values(whole.head(3)), name
     assert dora_drill.row_counts(engine, settings, *JAN, squads=("discovery",))["deployments"] == 3  # S1-S3
+    assert dora_drill.row_counts(engine, settings, *JAN, kinds=("incidents",)) == {"incidents": 5}  # only those asked
 
 
 def test_trends_and_window_together_are_the_two_apart(loaded):

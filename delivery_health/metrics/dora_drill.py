@@ -162,13 +162,14 @@ DRILLS: dict[str, Callable[..., pd.DataFrame]] = {
     "deployments": deployments_in_window, "commits": commits_in_window, "incidents": incidents_in_window}
 
 
-def row_counts(engine: Engine, settings: Settings, start: date, end: date,
-               squads: tuple[str, ...] = ()) -> dict[str, int]:
-    """How many rows each of ``DRILLS`` has for the selection (a page shows the first few and says of how many)."""
+def row_counts(engine: Engine, settings: Settings, start: date, end: date, squads: tuple[str, ...] = (),
+               kinds: tuple[str, ...] = tuple(DRILLS)) -> dict[str, int]:
+    """How many rows each of ``DRILLS`` (those named in ``kinds``) has for the selection (a page shows the
+    first few and says of how many)."""
     before = instants(start, end)[1]
-    return {"deployments": _count(engine, settings, _deployments(start, end, squads), before),
-            "commits": _count(engine, settings, _commits(start, end, squads), before),
-            "incidents": _count(engine, settings, _incidents(start, end, squads), None)}
+    queries = {"deployments": (_deployments(start, end, squads), before), "commits": (_commits(start, end, squads), before),
+               "incidents": (_incidents(start, end, squads), None)}
+    return {kind: _count(engine, settings, *queries[kind]) for kind in kinds}
 
 
 def data_quality(engine: Engine, settings: Settings, start: date, end: date,
