@@ -9,6 +9,8 @@ file changes the attribution of rows loaded long ago too.
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +61,13 @@ def load_rules(path: str | Path | None) -> list[Rule]:
                 raise SquadMappingError(f"{path}: row {n}: squad and match are required")
             rules.append(Rule(squad, source, match))
     return rules
+
+
+def fingerprint(rules: list[Rule], **basis: object) -> str:
+    """A digest of the squad rules and ``basis`` (JSON-serialisable): what a precomputed set depends on besides
+    the data, so a set built for other rules or settings is not read."""
+    everything = {"rules": [[r.squad, r.source, r.match] for r in rules], **basis}
+    return hashlib.sha256(json.dumps(everything, sort_keys=True).encode()).hexdigest()
 
 
 def _matches(col: ColumnElement, rule: Rule) -> ColumnElement:

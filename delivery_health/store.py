@@ -433,13 +433,23 @@ def data_version(conn: Connection) -> str:
     return f"{n}|{last.isoformat() if last else ''}"
 
 
-def derived_built_from(conn: Connection, name: str) -> tuple[str, str] | None:
-    """(fingerprint, data_version) the derived set ``name`` was last built from, or None (never built)."""
+def derived_is_current(conn: Connection, name: str, fingerprint: str) -> bool:
+    """True when the derived set ``name`` was last built for ``fingerprint`` from the data as it is now."""
     if not sa.inspect(conn).has_table(derived_state.name):  # a store created before these tables
-        return None
+        return False
     row = conn.execute(sa.select(derived_state.c.fingerprint, derived_state.c.data_version)
                        .where(derived_state.c.id == name)).first()
-    return (row[0], row[1]) if row else None
+    return row is not None and (row[0], row[1]) == (fingerprint, data_version(conn))
+
+
+def replace_rows(conn: Connection, table: sa.Table, source: sa.FromClause, order_by: str | None = None) -> int:
+    """Empty ``table`` and fill it with ``source``'s columns of the same names (in ``order_by`` order when given:
+    DuckDB then skips row groups outside a filter on it); returns the rows written."""
+    names = [c.name for c in table.columns]
+    query = sa.select(*(source.c[n] for n in names))
+    conn.execute(table.delete())
+    conn.execute(table.insert().from_select(names, query if order_by is None else query.order_by(source.c[order_by])))
+    return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
 
 
 def record_derived(conn: Connection, name: str, fingerprint: str) -> None:

@@ -184,17 +184,14 @@ def _live_repeats(lo: datetime | None = None, hi: datetime | None = None) -> sa.
 
 def repeats_current(conn: Connection) -> bool:
     """True when ``incident_repeats`` holds exactly what ``_live_repeats`` gives for the data loaded now."""
-    return store.derived_built_from(conn, REPEATS_NAME) == (REPEATS_VERSION, store.data_version(conn))
+    return store.derived_is_current(conn, REPEATS_NAME, REPEATS_VERSION)
 
 
 def refresh_repeats(conn: Connection) -> int:
     """Write every incident's repeat pairs (in the caller's transaction); returns the incidents written."""
-    table, live = store.incident_repeats, _live_repeats()
-    conn.execute(table.delete())
-    names = [c.name for c in table.columns]
-    conn.execute(table.insert().from_select(names, sa.select(*(live.c[n] for n in names))))
+    written = store.replace_rows(conn, store.incident_repeats, _live_repeats())
     store.record_derived(conn, REPEATS_NAME, REPEATS_VERSION)
-    return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+    return written
 
 
 def repeat_incidents(engine: Engine, settings: Settings, start: date, end: date, as_of: date,

@@ -44,7 +44,7 @@ Span = tuple[str, int, object, object]  # (label, rows, first, last): first/last
 
 def is_current(conn: Connection) -> bool:
     """True when ``data_catalog`` summarises exactly the data loaded now."""
-    return store.derived_built_from(conn, NAME) == (DEFINITION_VERSION, store.data_version(conn))
+    return store.derived_is_current(conn, NAME, DEFINITION_VERSION)
 
 
 def values(conn: Connection, kind: str) -> list[str]:

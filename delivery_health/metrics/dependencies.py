@@ -28,8 +28,6 @@ computed in the query.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -121,24 +119,19 @@ def _live_edges(rules: list[squads.Rule]) -> sa.Select:
 
 def fingerprint(rules: list[squads.Rule]) -> str:
     """What the precomputed edges depend on besides the data: the squad rules and their definition's version."""
-    basis = {"rules": [[r.squad, r.source, r.match] for r in rules], "version": DEFINITION_VERSION}
-    return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()
+    return squads.fingerprint(rules, version=DEFINITION_VERSION)
 
 
 def is_current(conn: Connection, rules: list[squads.Rule]) -> bool:
     """True when ``dependency_edges`` holds exactly what ``_live_edges`` would give now."""
-    return store.derived_built_from(conn, NAME) == (fingerprint(rules), store.data_version(conn))
+    return store.derived_is_current(conn, NAME, fingerprint(rules))
 
 
 def refresh(conn: Connection, rules: list[squads.Rule]) -> int:
     """Write the open dependencies of the data loaded now (in the caller's transaction); returns their count."""
-    edges = store.dependency_edges
-    conn.execute(edges.delete())
-    names = [c.name for c in edges.columns]
-    live = _live_edges(rules).subquery("edges")
-    conn.execute(edges.insert().from_select(names, sa.select(*(live.c[n] for n in names))))
+    written = store.replace_rows(conn, store.dependency_edges, _live_edges(rules).subquery("edges"))
     store.record_derived(conn, NAME, fingerprint(rules))
-    return conn.execute(sa.select(sa.func.count()).select_from(edges)).scalar_one()
+    return written
 
 
 def _open_edges(engine: Engine, settings: Settings, as_of: date) -> pd.DataFrame:

@@ -12,13 +12,10 @@ open dependencies (``dependencies.refresh``) and the repeat incidents (``actions
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from dataclasses import dataclass
 from datetime import datetime
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from delivery_health import squads as squad_rules
@@ -38,15 +35,13 @@ _TABLES = (("runs", store.dora_runs, "run_at"), ("production", store.dora_produc
 def fingerprint(settings: Settings, rules: list[squad_rules.Rule]) -> str:
     """What the building blocks depend on besides the data: squad rules, production environments,
     attribution window and their definitions' version."""
-    basis = {"rules": [[r.squad, r.source, r.match] for r in rules],
-             "production": sorted({e.lower() for e in settings.production_environments}),
-             "window_days": settings.attribution_window_days, "version": DEFINITION_VERSION}
-    return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()
+    return squad_rules.fingerprint(rules, production=sorted({e.lower() for e in settings.production_environments}),
+                                   window_days=settings.attribution_window_days, version=DEFINITION_VERSION)
 
 
 def is_current(conn: Connection, settings: Settings, rules: list[squad_rules.Rule]) -> bool:
     """True when the precomputed tables hold exactly what the live building blocks would give now."""
-    return store.derived_built_from(conn, NAME) == (fingerprint(settings, rules), store.data_version(conn))
+    return store.derived_is_current(conn, NAME, fingerprint(settings, rules))
 
 
 def sources(conn: Connection, settings: Settings, rules: list[squad_rules.Rule],
@@ -94,12 +89,7 @@ def refresh(engine: Engine, settings: Settings) -> Refresh:
     rows = {}
     with engine.begin() as conn:
         for name, table, order in _TABLES:
-            source = getattr(live, name)
-            conn.execute(table.delete())
-            names = [c.name for c in table.columns]
-            conn.execute(table.insert().from_select(
-                names, sa.select(*(source.c[n] for n in names)).order_by(source.c[order])))
-            rows[name] = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+            rows[name] = store.replace_rows(conn, table, getattr(live, name), order_by=order)
         store.analyze(conn, [table for _, table, _ in _TABLES])
         rows["catalog"] = catalog.refresh(conn)
         rows["dependencies"] = dependencies.refresh(conn, rules)
