@@ -25,7 +25,13 @@ PAGES = {"home": "app.py", "dora": "pages/1_DORA_trends.py", "dependencies": "pa
 
 
 def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+    """This process's peak resident memory. Linux's VmHWM, not ru_maxrss: ru_maxrss survives exec, so a child
+    of a parent that held the 10M data set in memory reported the parent's 13 GB as its own peak."""
+    try:
+        with open("/proc/self/status") as fh:
+            return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:")) / 1024  # in kB
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
 
 
 def ingest(url: str, path: str, squads: str) -> dict[str, Any]:

@@ -55,7 +55,8 @@ if totals.empty:
 else:
     currency = st.radio("Currency", list(totals["currency"]), horizontal=True, key="currency", bind="query-params",
                         help="Each currency is shown on its own: amounts are never converted or summed across them.")
-    t = ui.cached(budget.burn_totals, **params, currency=currency).iloc[0].to_dict()
+    view = ui.cached(budget.burn_view, **params, currency=currency)
+    t = view.totals.iloc[0].to_dict()
     first, second = st.columns(3), st.columns(3)
     first[0].metric(f"Total budget ({currency})", _money(t["budget_total"]))
     first[1].metric(f"Planned to date ({currency})", _money(t["planned_to_date"]),
@@ -74,15 +75,14 @@ else:
     second[2].metric("Budget exhausted on", exhausted.isoformat() if exhausted else "not in period",
                      help="When cumulative spend (actual, then the forecast at the run rate) reaches the total budget.")
 
-    series = ui.cached(budget.monthly_series, **params, currency=currency)
+    series = view.series
     events = ui.cached(overview.events_in_window, start=start, end=end, squads=filters.squads)
     st.plotly_chart(with_events(charts.s_curve(series, t, as_of), events), width="stretch", key="s_curve")
     with st.expander("Monthly figures behind the curve"):
         st.dataframe(series, hide_index=True, width="stretch")
         ui.download_csv(series, f"budget_monthly_{currency}.csv")
 
-    by_scope = ui.cached(budget.burn_by_scope, **params, currency=currency)
-    by_category = ui.cached(budget.burn_by_category, **params, currency=currency)
+    by_scope, by_category = view.by_scope, view.by_category
     money = st.column_config.NumberColumn(format="localized")
     table_config = {c: money for c in ("budget_total", "planned_to_date", "burn_to_date", "variance",
                                        "run_rate_monthly", "forecast_at_completion")}
@@ -107,8 +107,7 @@ else:
     category = right.selectbox("Category", ["All categories"] + list(by_category["category"]), key="drill_category")
     drill = {**params, "currency": currency, "scope": None if scope == "All scopes" else scope,
              "category": None if category == "All categories" else category}
-    spend = ui.cached(budget.spend_detail, **drill)
-    lines = ui.cached(budget.budget_detail, **drill)
+    spend, lines = ui.cached(budget.lines_behind, **drill)
     st.markdown(f"**Spend lines** ({len(spend)}): `in_burn_to_date` lines make burn to date; "
                 "`in_run_rate` lines (the last 3 complete months) make the run rate.")
     ui.rows_table(spend, f"spend_lines_{currency}.csv", "Download spend lines")

@@ -217,21 +217,42 @@ def test_monthly_series_is_the_s_curve(loaded):
     assert s["forecast_cum"].iloc[-1] == pytest.approx(650 + 550 / 3 * 26 / 3)
 
 
+def test_burn_view_is_the_page_in_one_read(loaded):
+    engine, settings = loaded
+    view = budget.burn_view(engine, settings, as_of=AS_OF, currency="USD")
+    # USD only: payments' 500 + Search's 650 (the EUR figures are test_currencies_are_never_summed's)
+    assert list(view.totals["currency"]) == ["USD"]
+    assert view.totals["burn_to_date"].iloc[0] == pytest.approx(1150)
+    assert view.totals["exhaustion_date"].iloc[0] == date(2024, 2, 10)
+    # per scope: payments 500 and Search 650 ("search" and "Search" one scope), in case-insensitive order
+    assert list(view.by_scope["scope"]) == ["payments", "Search"]
+    assert list(view.by_scope["burn_to_date"]) == pytest.approx([500, 650])
+    assert view.by_scope["exhaustion_date"].iloc[1] == date(2024, 4, 2)
+    # per category: Search's budget is tooling; the USD spend lines carry their own categories
+    assert view.by_category["budget_total"].sum() == pytest.approx(600)
+    assert view.by_category["burn_to_date"].sum() == pytest.approx(1150)
+    # the S-curve of every USD scope: Jan..Apr budget 400, 1150 spent through the as-of date
+    april = view.series[view.series["month"] == date(2024, 4, 1)].iloc[0]
+    assert (april["planned_cum"], april["actual_cum"]) == pytest.approx((400, 1150))
+    assert len(view.series) == 12
+
+
 def test_drill_down_lines(loaded):
     engine, settings = loaded
-    spend = budget.spend_detail(engine, settings, as_of=AS_OF, currency="EUR", scope="PAYMENTS")
+    spend, _ = budget.lines_behind(engine, settings, as_of=AS_OF, currency="EUR", scope="PAYMENTS")
     # Jan..Apr-10 (Dec-23 is behind no figure on 10 April; Apr-11 is after the as-of date)
     assert list(spend["amount"]) == [1100, 1000, 200, 1300, 400]
     assert list(spend["in_burn_to_date"]) == [True] * 5
     assert list(spend["in_run_rate"]) == [True, True, True, True, False]  # April is not complete
     # on 30 March the run rate is Dec-23..Feb: the December line is shown, in the run rate but not the burn
-    march = budget.spend_detail(engine, settings, as_of=date(2024, 3, 30), currency="EUR", scope="payments")
+    march, _ = budget.lines_behind(engine, settings, as_of=date(2024, 3, 30), currency="EUR", scope="payments")
     assert list(march["amount"]) == [900, 1100, 1000, 200]
     assert list(march["in_burn_to_date"]) == [False, True, True, True]
     assert list(march["in_run_rate"]) == [True, True, True, False]
-    lines = budget.budget_detail(engine, settings, as_of=AS_OF, currency="EUR", scope="payments",
-                                 category="cloud")
+    spend, lines = budget.lines_behind(engine, settings, as_of=AS_OF, currency="EUR", scope="payments",
+                                       category="cloud")
     assert len(lines) == 1 and lines["planned_to_date"].iloc[0] == pytest.approx(100)  # 300 * 10/30
+    assert list(spend["amount"]) == [200]  # payments' one cloud spend line (March), spelt "Cloud" like the rest
 
 
 def test_sow_flags_and_boundaries(loaded):

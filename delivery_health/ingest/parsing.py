@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import itertools
 import re
@@ -45,6 +46,9 @@ def csv_rows(text: str) -> tuple[list[str], list[list[str]]]:
     return [h.strip() for h in header], rows
 
 
+_BASIC_OFFSET = re.compile(r"^(.*[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)([+-]\d{2})(\d{2})$")
+
+
 def parse_timestamp(value: str | None, default_tz: str = "UTC") -> datetime | None:
     """ISO 8601 (with `Z`, `+00:00` or `+0000`, or none) to naive UTC; empty -> None.
 
@@ -55,8 +59,16 @@ def parse_timestamp(value: str | None, default_tz: str = "UTC") -> datetime | No
     s = str(value).strip()
     if not s or s.upper() in ("NULL", "NONE", "NAN", "NAT"):
         return None
+    if len(s) > 11 and s[10] in "T " and s.endswith(("Z", "+00:00")):
+        # The common UTC forms need no zone arithmetic: a third of a deployments export's load time.
+        try:
+            naive = datetime.fromisoformat(s[:-1] if s[-1] == "Z" else s[:-6])
+        except ValueError:
+            naive = None
+        if naive is not None and naive.tzinfo is None:
+            return naive
     s = s.replace("Z", "+00:00").replace("z", "+00:00")
-    m = re.match(r"^(.*[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)([+-]\d{2})(\d{2})$", s)
+    m = _BASIC_OFFSET.match(s)
     if m:  # +0000 -> +00:00 (Jira)
         s = f"{m.group(1)}{m.group(2)}:{m.group(3)}"
     dt = datetime.fromisoformat(s)
@@ -129,6 +141,7 @@ def parse_amount(value: str | None) -> float | None:
     return -number if negative and number is not None else number
 
 
+@functools.lru_cache(maxsize=4096)  # an export repeats a few hundred names in every row
 def service_name(repository: str | None) -> str | None:
     """A repository or service name normalised to one service key: last path segment, no `.git`, lower-case.
 
@@ -141,9 +154,14 @@ def service_name(repository: str | None) -> str | None:
     return name.lower() or None
 
 
+@functools.lru_cache(maxsize=64)
+def _case_insensitive(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
+
+
 def matches(pattern: str, *texts: str | None) -> bool:
     """True when the case-insensitive regex ``pattern`` is found in any of the non-empty texts."""
-    regex = re.compile(pattern, re.IGNORECASE)
+    regex = _case_insensitive(pattern)
     return any(regex.search(t) for t in texts if t)
 
 
@@ -156,6 +174,7 @@ OUTCOME_WORDS: dict[str, str] = {
 }
 
 
+@functools.lru_cache(maxsize=1024)
 def outcome_of(status: str | None) -> str:
     """The canonical outcome of a CI status word (case-insensitive; spaces and dashes read as `_`)."""
     key = re.sub(r"[\s-]+", "_", (status or "").strip().lower())

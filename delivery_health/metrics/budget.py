@@ -34,8 +34,9 @@ from __future__ import annotations
 
 import copy
 import math
+from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import pandas as pd
 import sqlalchemy as sa
@@ -145,10 +146,16 @@ def _canonical(frames: list[pd.DataFrame], col: str) -> None:
     """One spelling per case-insensitive value (the first in sort order), in place."""
     values = pd.concat([f[col] for f in frames]) if frames else pd.Series(dtype=object)
     spelling: dict[str, str] = {}
-    for v in sorted(set(values.dropna())):
+    for v in sorted(values.dropna().unique()):
         spelling.setdefault(v.lower(), v)
     for f in frames:
-        f[col] = f[col].map(lambda v: spelling.get(v.lower(), v) if isinstance(v, str) else v)
+        canonical = f[col].str.lower().map(spelling)
+        f[col] = canonical.where(canonical.notna(), f[col])
+
+
+def _month_starts(days: pd.Series) -> pd.Series:
+    """The first day of each date's month (one computation per distinct date)."""
+    return days.map({d: d.replace(day=1) for d in days.unique()})
 
 
 class _Data:
@@ -169,10 +176,12 @@ class _Data:
         _canonical([self.budget, self.spend], "scope")
         _canonical([self.budget, self.spend], "category")
         burn_end = min(as_of, self.end)
-        self.spend["in_burn_to_date"] = self.spend["date"].map(lambda d: self.start <= d <= burn_end).astype(bool)
-        self.spend["in_run_rate"] = self.spend["date"].map(
-            lambda d: d.replace(day=1) in self.rr_months).astype(bool)
-        self.budget["elapsed_fraction"] = self.budget["month"].map(lambda m: elapsed_fraction(m, as_of)).astype(float)
+        days = self.spend["date"]
+        self.spend["in_burn_to_date"] = ((days >= self.start) & (days <= burn_end)).astype(bool)
+        # The run-rate months are consecutive: one date range.
+        self.spend["in_run_rate"] = ((days >= self.rr_months[0]) & (days <= month_end(self.rr_months[-1]))).astype(bool)
+        months = self.budget["month"]
+        self.budget["elapsed_fraction"] = months.map({m: elapsed_fraction(m, as_of) for m in months.unique()}).astype(float)
         self.budget["planned_to_date"] = self.budget["amount"] * self.budget["elapsed_fraction"]
 
     def groups(self, keys: list[str]) -> list[tuple[tuple, pd.DataFrame, pd.DataFrame]]:
@@ -187,25 +196,31 @@ class _Data:
                                      key=lambda t: [str(v).lower() for v in t])]
 
     def figures(self, budget: pd.DataFrame, spend: pd.DataFrame) -> dict[str, Any]:
-        total = float(budget["amount"].sum())
-        planned = float(budget["planned_to_date"].sum())
-        burn = float(spend.loc[spend["in_burn_to_date"], "amount"].sum())
-        run_rate = float(spend.loc[spend["in_run_rate"], "amount"].sum()) / RUN_RATE_MONTHS
+        burn_lines = spend[spend["in_burn_to_date"]]
+        return self.figures_of(float(budget["amount"].sum()), float(budget["planned_to_date"].sum()),
+                               float(burn_lines["amount"].sum()),
+                               float(spend.loc[spend["in_run_rate"], "amount"].sum()) / RUN_RATE_MONTHS,
+                               lambda: burn_lines.groupby("date")["amount"].sum().sort_index().cumsum().items())
+
+    def figures_of(self, total: float, planned: float, burn: float, run_rate: float,
+                   cumulative: Callable[[], Iterable[tuple[date, float]]]) -> dict[str, Any]:
+        """FIGURES from the sums; ``cumulative`` gives (day, burn to the end of that day) in day order, asked
+        for only when the exhaustion day is among them (burn to date already reached the total)."""
         variance = burn - planned
         return {
             "budget_total": total, "planned_to_date": planned, "burn_to_date": burn, "variance": variance,
             "variance_pct": variance / planned if abs(planned) > _EPS else None,
             "run_rate_monthly": run_rate,
             "forecast_at_completion": burn + run_rate * remaining_months(self.start, self.end, self.as_of),
-            "exhaustion_date": self._exhaustion(total, burn, run_rate, spend[spend["in_burn_to_date"]]),
+            "exhaustion_date": self._exhaustion(total, burn, run_rate, cumulative),
         }
 
-    def _exhaustion(self, total: float, burn: float, run_rate: float, burn_lines: pd.DataFrame) -> date | None:
+    def _exhaustion(self, total: float, burn: float, run_rate: float,
+                    cumulative: Callable[[], Iterable[tuple[date, float]]]) -> date | None:
         if total <= _EPS:
             return None
         if burn >= total - _EPS:  # already spent: the day the actuals reached it
-            daily = burn_lines.groupby("date")["amount"].sum().sort_index().cumsum()
-            return daily[daily >= total - _EPS].index[0]
+            return next(day for day, spent in cumulative() if spent >= total - _EPS)
         if run_rate <= _EPS:
             return None
         need = total - burn
@@ -222,8 +237,31 @@ class _Data:
 
 
 def _figure_frame(data: _Data, keys: list[str], currency: str | None) -> pd.DataFrame:
-    rows = [{**dict(zip(keys, values)), **data.figures(b, s)} for values, b, s in data.groups(keys)
-            if currency is None or dict(zip(keys, values))["currency"] == currency]
+    """FIGURES per combination of ``keys`` present in either table (``keys`` hold ``currency`` when one is
+    kept), ordered case-insensitively: sums grouped once per table, not filtered per combination."""
+    budget, spend = data.budget, data.spend
+    if currency is not None:
+        budget, spend = budget[budget["currency"] == currency], spend[spend["currency"] == currency]
+    spend = spend.assign(burn=spend["amount"].where(spend["in_burn_to_date"], 0.0),
+                         run=spend["amount"].where(spend["in_run_rate"], 0.0))
+    sums = (budget.groupby(keys, sort=False)[["amount", "planned_to_date"]].sum()
+            .join(spend.groupby(keys, sort=False)[["burn", "run"]].sum(), how="outer").fillna(0.0))
+    by_day: dict[tuple, list[tuple[date, float]]] = {}
+
+    def cumulative(values: tuple) -> list[tuple[date, float]]:
+        if not by_day:  # one pass over every combination's days, the first time one is asked for
+            daily = spend[spend["in_burn_to_date"]].groupby(keys + ["date"])["amount"].sum()
+            for (*key, day), spent in daily.groupby(level=list(range(len(keys)))).cumsum().items():
+                by_day.setdefault(tuple(key), []).append((day, spent))
+        return by_day[values]
+
+    rows = []
+    for values, total, planned, burn, run in sums.itertuples(name=None):
+        values = values if isinstance(values, tuple) else (values,)
+        figures = data.figures_of(float(total), float(planned), float(burn), float(run) / RUN_RATE_MONTHS,
+                                  lambda v=values: cumulative(v))
+        rows.append({**dict(zip(keys, values)), **figures})
+    rows.sort(key=lambda r: [str(r[k]).lower() for k in keys])
     return pd.DataFrame(rows, columns=keys + FIGURES)
 
 
@@ -295,7 +333,10 @@ def monthly_series(engine: Engine, settings: Settings, start: date | None = None
     ``planned_cum`` (cumulative budget at the month end), ``actual_cum`` (cumulative actuals through
     min(month end, as-of); null for months after the as-of month), ``forecast_cum`` (burn to date +
     run rate × remaining months up to the month end; null for months ending before the as-of date)."""
-    data = _Data(engine, settings, start, end, as_of or date.today(), squads)
+    return _series(_Data(engine, settings, start, end, as_of or date.today(), squads), currency, scope)
+
+
+def _series(data: _Data, currency: str | None, scope: str | None) -> pd.DataFrame:
     rows = []
     for (cur,), budget, spend in data.groups(["currency"]):
         if currency is not None and cur != currency:
@@ -305,11 +346,13 @@ def monthly_series(engine: Engine, settings: Settings, start: date | None = None
             spend = spend[spend["scope"].str.lower() == scope.lower()]
         burn_lines = spend[spend["in_burn_to_date"]]
         fig = data.figures(budget, spend)
+        budget_of = budget.groupby("month")["amount"].sum().to_dict()
+        actual_of = burn_lines.groupby(_month_starts(burn_lines["date"]))["amount"].sum().to_dict()
         planned_cum = actual_cum = 0.0
         ahead = 0.0  # remaining months counted so far
         for m in _months(data.start, data.end):
-            m_budget = float(budget.loc[budget["month"] == m, "amount"].sum())
-            m_actual = float(burn_lines.loc[burn_lines["date"].map(lambda d: d.replace(day=1) == m), "amount"].sum())
+            m_budget = float(budget_of.get(m, 0.0))
+            m_actual = float(actual_of.get(m, 0.0))
             planned_cum += m_budget
             actual_cum += m_actual
             ahead += 1.0 - elapsed_fraction(m, data.as_of)
@@ -322,6 +365,27 @@ def monthly_series(engine: Engine, settings: Settings, start: date | None = None
     return pd.DataFrame(rows, columns=SERIES_COLUMNS)
 
 
+@dataclass(frozen=True)
+class BurnView:
+    """What the budget page draws for one currency (or every currency), from one read of the lines: the frames
+    ``burn_totals``, ``monthly_series``, ``burn_by_scope`` and ``burn_by_category`` give for the same arguments."""
+
+    totals: pd.DataFrame
+    series: pd.DataFrame
+    by_scope: pd.DataFrame
+    by_category: pd.DataFrame
+
+
+def burn_view(engine: Engine, settings: Settings, start: date | None = None, end: date | None = None,
+              as_of: date | None = None, squads: tuple[str, ...] = (), currency: str | None = None) -> BurnView:
+    """``BurnView``: four figures of the page from one read (each on its own reads the lines again: at 1M
+    issues 40 ms a read, a third of the page's queries)."""
+    data = _Data(engine, settings, start, end, as_of or date.today(), squads)
+    return BurnView(_figure_frame(data, ["currency"], currency), _series(data, currency, None),
+                    _figure_frame(data, ["scope", "currency"], currency),
+                    _figure_frame(data, ["currency", "category"], currency))
+
+
 def _drill(frame: pd.DataFrame, currency: str | None, scope: str | None, category: str | None) -> pd.DataFrame:
     keep = pd.Series(True, index=frame.index)
     for col, value in (("currency", currency), ("scope", scope), ("category", category)):
@@ -330,20 +394,15 @@ def _drill(frame: pd.DataFrame, currency: str | None, scope: str | None, categor
     return frame[keep].reset_index(drop=True)
 
 
-def spend_detail(engine: Engine, settings: Settings, start: date | None = None, end: date | None = None,
+def lines_behind(engine: Engine, settings: Settings, start: date | None = None, end: date | None = None,
                  as_of: date | None = None, squads: tuple[str, ...] = (), currency: str | None = None,
-                 scope: str | None = None, category: str | None = None) -> pd.DataFrame:
-    """The spend lines behind burn to date and the run rate: SPEND_COLUMNS, two flags saying which."""
+                 scope: str | None = None, category: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The lines behind the figures: the spend lines behind burn to date and the run rate (SPEND_COLUMNS, two
+    flags saying which) and the budget lines behind budget total and planned to date (BUDGET_COLUMNS: planned =
+    amount × share of the month elapsed)."""
     data = _Data(engine, settings, start, end, as_of or date.today(), squads)
-    return _drill(data.spend, currency, scope, category)[SPEND_COLUMNS]
-
-
-def budget_detail(engine: Engine, settings: Settings, start: date | None = None, end: date | None = None,
-                  as_of: date | None = None, squads: tuple[str, ...] = (), currency: str | None = None,
-                  scope: str | None = None, category: str | None = None) -> pd.DataFrame:
-    """The budget lines behind budget total and planned to date: BUDGET_COLUMNS (planned = amount × elapsed)."""
-    data = _Data(engine, settings, start, end, as_of or date.today(), squads)
-    return _drill(data.budget, currency, scope, category)[BUDGET_COLUMNS]
+    return (_drill(data.spend, currency, scope, category)[SPEND_COLUMNS],
+            _drill(data.budget, currency, scope, category)[BUDGET_COLUMNS])
 
 
 def _sow_shares(row: Any, as_of: date) -> tuple[float | None, float | None, int | None]:

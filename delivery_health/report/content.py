@@ -251,7 +251,8 @@ def _budget(engine: Engine, settings: Settings, q: Window, p: Window, squads: tu
     period = budget.budget_period(None, None, q.as_of, settings.fiscal_year_start_month)  # the quarter's year
     previous_period = budget.budget_period(None, None, p.as_of, settings.fiscal_year_start_month)
     args = {"start": period[0], "end": period[1], "as_of": q.as_of, "squads": squads}
-    totals = budget.burn_totals(engine, settings, **args)
+    view = budget.burn_view(engine, settings, **args)
+    totals = view.totals
     sows = budget.sow_ledger(engine, settings, **args)
     empty = None
     if totals.empty and sows.empty:
@@ -261,8 +262,7 @@ def _budget(engine: Engine, settings: Settings, q: Window, p: Window, squads: tu
     return BudgetSection(
         period=period, previous_period=previous_period, totals=totals,
         previous_totals=budget.burn_totals(engine, settings, previous_period[0], previous_period[1], p.as_of, squads),
-        by_scope=budget.burn_by_scope(engine, settings, **args),
-        series=budget.monthly_series(engine, settings, **args), sows=sows,
+        by_scope=view.by_scope, series=view.series, sows=sows,
         events=overview.events_in_window(engine, settings, period[0], period[1], squads), empty=empty)
 
 
