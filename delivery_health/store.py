@@ -293,13 +293,13 @@ dependency_edges = sa.Table(
     sa.Column("land_date", sa.Date), sa.Column("land_release", sa.String),
     sa.Column("blocker_updated_at", sa.DateTime),
 )
-# Per incident that started while earlier incidents of its service still had open action items: those items
-# and incidents (metrics.actions.repeat_incidents without the window), precomputed with the DORA tables.
+# Per incident that started while earlier incidents of its service still had open action items: how many items
+# and incidents (metrics.actions.repeat_incidents without the window), precomputed with the DORA tables. A store
+# made before version 2 of the repeats also has the two id-list columns it no longer writes (left empty).
 incident_repeats = sa.Table(
     "incident_repeats", metadata,
     sa.Column("incident_id", sa.String, nullable=False), sa.Column("open_item_count", sa.BigInteger),
-    sa.Column("earlier_incident_count", sa.BigInteger), sa.Column("open_items", sa.String),
-    sa.Column("earlier_incidents", sa.String),
+    sa.Column("earlier_incident_count", sa.BigInteger),
 )
 derived_state = sa.Table(
     "derived_state", metadata, _pk(),  # id = the derived set's name: "dora", "catalog", "dependencies", "repeats"

@@ -181,11 +181,12 @@ def _first_rows(shown: pd.DataFrame, total: int, all_rows: pd.DataFrame | Callab
 
 
 def rows_table(frame: pd.DataFrame, file_name: str, label: str, columns: list[str] | None = None,
-               **dataframe_kwargs: Any) -> None:
+               download: Callable[[], pd.DataFrame] | None = None, **dataframe_kwargs: Any) -> None:
     """The rows behind a figure: at most ``table_max_rows`` of them shown, in the frame's order (a browser
-    fed 70k rows gets tens of MB each run), with a CSV download of all of them."""
+    fed 70k rows gets tens of MB each run), with a CSV download of all of them (or of the frame ``download()``
+    returns when clicked: the same rows with more columns)."""
     shown = (frame if columns is None else frame[columns]).head(settings().table_max_rows)
-    _first_rows(shown, len(frame), frame, file_name, label, **dataframe_kwargs)
+    _first_rows(shown, len(frame), download or frame, file_name, label, **dataframe_kwargs)
 
 
 def drill_table(func: Callable[..., pd.DataFrame], total: int, file_name: str, label: str,

@@ -77,13 +77,15 @@ if repeats.empty:
 else:
     st.caption("Incidents that started while action items from an earlier incident of the same service were open. "
                "Pick one to see which items; the download lists them for every incident.")
-    ui.rows_table(repeats, "repeat_incidents.csv", "Download repeat incidents", columns=actions.REPEAT_SUMMARY_COLUMNS)
+    ui.rows_table(repeats, "repeat_incidents.csv", "Download repeat incidents",
+                  download=lambda: ui.cached(actions.repeat_item_lists, **selection))
     picked = st.selectbox("Open items behind", repeats["incident_id"], key="repeat_incident")
     row = repeats.set_index("incident_id").loc[picked]
     items_n, incidents_n = int(row["open_item_count"]), int(row["earlier_incident_count"])
     st.markdown(f"**{picked}** started with {items_n} open action item{'' if items_n == 1 else 's'} "
-                f"({row['open_items']}) from {incidents_n} earlier incident{'' if incidents_n == 1 else 's'} "
-                f"({row['earlier_incidents']}).")
+                f"from {incidents_n} earlier incident{'' if incidents_n == 1 else 's'}:")
+    ui.rows_table(ui.cached(actions.repeat_incident_items, incident_id=picked), f"repeat_{picked}_items.csv",
+                  "Download these items")
 
 with st.expander(f"All {len(items)} action items of these cohorts"):
     ui.rows_table(items, "action_items.csv", "Download action items")

@@ -124,10 +124,14 @@ def test_repeat_incidents(loaded) -> None:
     # INC-3 (search, 05-12): INC-0's only item A-9 was resolved in March. INC-6 (payments, 05-06 10:00):
     # INC-5's item A-7 was created only at 12:00. INC-4 (06-01) started after the window.
     assert list(repeats["incident_id"]) == ["INC-2"]
-    assert repeats.loc[0, "open_items"] == "A-2, A-4, A-8" and repeats.loc[0, "earlier_incidents"] == "INC-1"
     assert (repeats.loc[0, "open_item_count"], repeats.loc[0, "earlier_incident_count"]) == (3, 1)
     assert repeats.loc[0, "squad"] == "Payments"  # checkout -> Payments by the service rule
     assert actions.repeat_incidents(engine, settings, squads=("Search",), **WINDOW).empty
+    lists = actions.repeat_item_lists(engine, settings, **WINDOW)
+    assert lists.loc[0, ["incident_id", "open_items", "earlier_incidents"]].tolist() == ["INC-2", "A-2, A-4, A-8", "INC-1"]
+    behind = actions.repeat_incident_items(engine, settings, "INC-2")
+    assert list(behind["item_id"]) == ["A-2", "A-4", "A-8"] and set(behind["earlier_incident_id"]) == {"INC-1"}
+    assert behind.set_index("item_id").loc["A-4", "title"] == "Load test checkout"
 
 
 def test_repeat_incidents_precomputed_read_while_current(loaded, tmp_path: Path) -> None:
@@ -137,7 +141,7 @@ def test_repeat_incidents_precomputed_read_while_current(loaded, tmp_path: Path)
     live = actions.repeat_incidents(engine, settings, **WINDOW)
     june = dict(start=date(2024, 6, 1), end=date(2024, 6, 30), as_of=AS_OF)
     live_june = actions.repeat_incidents(engine, settings, **june)
-    # Every incident's pairs, whatever the window: INC-2 and INC-4 (checkout, 06-01 10:00, after INC-1 and INC-2:
+    # Every incident's counts, whatever the window: INC-2 and INC-4 (checkout, 06-01 10:00, after INC-1 and INC-2:
     # A-4 and A-5 open, A-8 resolved only on 06-20; A-2 and A-6 resolved before).
     assert dora_facts.refresh(engine, settings).rows["repeat incidents"] == 2
     with engine.connect() as conn:
@@ -145,11 +149,12 @@ def test_repeat_incidents_precomputed_read_while_current(loaded, tmp_path: Path)
     assert actions.repeat_incidents(engine, settings, **WINDOW).equals(live)
     stored_june = actions.repeat_incidents(engine, settings, **june)
     assert stored_june.equals(live_june)
-    assert stored_june.loc[0, ["incident_id", "open_items", "earlier_incidents", "open_item_count",
-                               "earlier_incident_count"]].tolist() == ["INC-4", "A-4, A-5, A-8", "INC-1, INC-2", 3, 2]
+    assert stored_june.loc[0, ["incident_id", "open_item_count", "earlier_incident_count"]].tolist() == ["INC-4", 3, 2]
+    assert actions.repeat_item_lists(engine, settings, **june).loc[0, ["open_items", "earlier_incidents"]].tolist() == [
+        "A-4, A-5, A-8", "INC-1, INC-2"]
     with engine.begin() as conn:  # proof the stored rows are what is read
-        conn.execute(store.incident_repeats.update().values(open_items="stored"))
-    assert actions.repeat_incidents(engine, settings, **WINDOW).loc[0, "open_items"] == "stored"
+        conn.execute(store.incident_repeats.update().values(open_item_count=99))
+    assert actions.repeat_incidents(engine, settings, **WINDOW).loc[0, "open_item_count"] == 99
     # A new item since the refresh: computed in the query again, with it.
     extra = tmp_path / "more_items.csv"
     extra.write_text("item_id,incident_id,squad,title,created_at,due_date,resolved_at,status,owner\n"
@@ -157,7 +162,77 @@ def test_repeat_incidents_precomputed_read_while_current(loaded, tmp_path: Path)
     ingest_file(engine, extra, settings)
     with engine.connect() as conn:
         assert not actions.repeats_current(conn)
-    assert actions.repeat_incidents(engine, settings, **WINDOW).loc[0, "open_items"] == "A-10, A-2, A-4, A-8"
+    assert actions.repeat_incidents(engine, settings, **WINDOW).loc[0, "open_item_count"] == 4
+    assert actions.repeat_item_lists(engine, settings, **WINDOW).loc[0, "open_items"] == "A-10, A-2, A-4, A-8"
+
+
+def _open_at(items: list[dict], incidents: dict[str, dict], later: dict) -> list[dict]:
+    """METRICS.md's repeat-incident definition, literally: the items of earlier incidents of ``later``'s service
+    open when it started (created at or before, or without a creation time; not resolved by then)."""
+    t = later["started_at"]
+    return [i for i in items
+            if (e := incidents[i["incident_id"]])["service"] == later["service"] and e["started_at"] < t
+            and (i["created_at"] is None or i["created_at"] <= t) and (i["resolved_at"] is None or i["resolved_at"] > t)]
+
+
+def test_repeat_counts_follow_the_definition_at_every_tie(db_url: str, tmp_path: Path) -> None:
+    """The counts come from a sweep over open intervals, not from the pairs the definition speaks of; on
+    times drawn from a coarse grid (incidents starting together, items created or resolved exactly when
+    an incident starts, created before their own incident, resolved before created, without a creation
+    time or a service) they must still be the definition's, computed here in Python, before and after
+    the refresh that stores them."""
+    import random
+    from datetime import datetime, timedelta
+
+    from delivery_health.metrics import dora_facts
+
+    rng = random.Random(7)
+    grid = [datetime(2024, 5, 1) + timedelta(hours=h) for h in range(12)]
+    incidents = {f"I{n:02d}": {"id": f"I{n:02d}", "service": rng.choice(["a", "b", None]),
+                               "started_at": rng.choice(grid)} for n in range(30)}
+    items = []
+    for n in range(80):
+        own = incidents[rng.choice(sorted(incidents))]
+        created = rng.choice([None, own["started_at"], rng.choice(grid)])
+        items.append({"id": f"X{n:02d}", "incident_id": own["id"], "created_at": created,
+                      "resolved_at": rng.choice([None, rng.choice(grid), rng.choice(grid)])})
+
+    def stamp(t: datetime | None) -> str:
+        return "" if t is None else f"{t:%Y-%m-%dT%H:%M:%S}Z"
+
+    inc_csv, item_csv = tmp_path / "incidents.csv", tmp_path / "action_items.csv"
+    inc_csv.write_text("incident_id,service,severity,started_at,resolved_at,deployment_ref,title\n" + "".join(
+        f"{i['id']},{i['service'] or ''},SEV3,{stamp(i['started_at'])},,,t\n" for i in incidents.values()))
+    item_csv.write_text("item_id,incident_id,squad,title,created_at,due_date,resolved_at,status,owner\n" + "".join(
+        f"{i['id']},{i['incident_id']},S,t,{stamp(i['created_at'])},,{stamp(i['resolved_at'])},To Do,o\n" for i in items))
+    settings = Settings(db_url=db_url, squads_path=str(tmp_path / "none.csv"))
+    engine = store.make_engine(db_url)
+    for path in (inc_csv, item_csv):
+        ingest_file(engine, path, settings)
+    expected = {}
+    for later in incidents.values():
+        open_items = _open_at(items, incidents, later)
+        if later["service"] is not None and open_items:
+            expected[later["id"]] = (len(open_items), len({i["incident_id"] for i in open_items}))
+    assert len(expected) >= 10  # the draw has plenty of repeats (and of ties) to compare
+    window = dict(start=date(2024, 5, 1), end=date(2024, 5, 1), as_of=date(2024, 5, 1))
+
+    def counts() -> dict[str, tuple[int, int]]:
+        frame = actions.repeat_incidents(engine, settings, **window)
+        return {r.incident_id: (r.open_item_count, r.earlier_incident_count) for r in frame.itertuples()}
+
+    with engine.connect() as conn:
+        assert not actions.repeats_current(conn)
+    assert counts() == expected  # computed in the query
+    dora_facts.refresh(engine, settings)
+    with engine.connect() as conn:
+        assert actions.repeats_current(conn)
+    assert counts() == expected  # read from incident_repeats
+    lists = actions.repeat_item_lists(engine, settings, **window).set_index("incident_id")
+    for incident_id in expected:
+        want = sorted(i["id"] for i in _open_at(items, incidents, incidents[incident_id]))
+        assert lists.loc[incident_id, "open_items"] == ", ".join(want)
+    engine.dispose()
 
 
 def test_empty_store(duckdb_url: str, tmp_path: Path) -> None:

@@ -28,16 +28,18 @@ from delivery_health.metrics.sql_functions import id_list, period_start
 from delivery_health.settings import Settings
 
 NAME = "actions"
-REPEATS_NAME, REPEATS_VERSION = "repeats", "1"  # in ``derived_state``; bump the version when a repeat's definition changes
+REPEATS_NAME, REPEATS_VERSION = "repeats", "2"  # in ``derived_state``; bump the version when a repeat's definition changes
 COLUMNS = ["period_start", "squad", "items", "resolved", "closure_rate", "with_due_date", "resolved_on_time",
            "on_time_closure_rate", "overdue", "time_to_close_median_hours"]
 ITEM_COLUMNS = ["item_id", "incident_id", "squad", "owner", "title", "status", "period_start", "created_at",
                 "due_date", "resolved_at", "resolved", "on_time", "overdue", "days_overdue", "overdue_bucket",
                 "hours_to_close"]
-REPEAT_COLUMNS = ["incident_id", "service", "squad", "started_at", "title", "open_item_count", "earlier_incident_count",
-                  "open_items", "earlier_incidents"]
-# The repeat incidents without their id lists: at 1M issues the lists hold 390k ids, too much to draw in a table.
-REPEAT_SUMMARY_COLUMNS = REPEAT_COLUMNS[:-2]
+REPEAT_COLUMNS = ["incident_id", "service", "squad", "started_at", "title", "open_item_count", "earlier_incident_count"]
+# With the ids behind the counts (comma-separated): at 1M issues 1.4M (incident, item) pairs in all, so they are
+# listed for a window (the report, a download) or one incident (``repeat_incident_items``), never stored.
+REPEAT_LIST_COLUMNS = REPEAT_COLUMNS + ["open_items", "earlier_incidents"]
+REPEAT_ITEM_COLUMNS = ["earlier_incident_id", "item_id", "title", "owner", "squad", "status", "created_at", "due_date",
+                       "resolved_at"]
 # Overdue ageing buckets: (label, first day, last day or None = no upper bound). Days overdue =
 # as-of date - due date, so an overdue item is at least 1 day overdue.
 OVERDUE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
@@ -161,25 +163,87 @@ def items(engine: Engine, settings: Settings, start: date, end: date, as_of: dat
     return frame[ITEM_COLUMNS]
 
 
-def _live_repeats(lo: datetime | None = None, hi: datetime | None = None) -> sa.Subquery:
-    """``store.incident_repeats``'s columns computed from the data tables, for incidents started in ``[lo, hi)``
-    (all when None)."""
+def _pairs(lo: datetime | None = None, hi: datetime | None = None, incident_id: str | None = None) -> sa.Select:
+    """One row per (incident started in ``[lo, hi)`` or the incident ``incident_id``, action item open when it
+    started, from an earlier incident of its service): ``incident_id, item_id, earlier_incident_id``."""
     ai, earlier, later = store.action_items, store.incidents.alias("earlier"), store.incidents.alias("later")
-    # Aggregated in the database, by incident first: an incident can follow hundreds of open items
-    # (390k pairs at 1M issues), and the squad rules then run once per incident, not once per pair.
-    # An item belongs to one earlier incident, so each (incident, item) pair is one row: count, not count distinct.
     window = [later.c.started_at >= lo] if lo is not None else []
     window += [later.c.started_at < hi] if hi is not None else []
-    return (sa.select(later.c.id.label("incident_id"), sa.func.count(ai.c.id).label("open_item_count"),
-                      sa.func.count(sa.distinct(earlier.c.id)).label("earlier_incident_count"),
-                      id_list(ai.c.id).label("open_items"), id_list(earlier.c.id).label("earlier_incidents"))
+    window += [later.c.id == incident_id] if incident_id is not None else []
+    return (sa.select(later.c.id.label("incident_id"), ai.c.id.label("item_id"),
+                      earlier.c.id.label("earlier_incident_id"))
             .select_from(later.join(earlier, sa.and_(earlier.c.service == later.c.service, earlier.c.id != later.c.id,
                                                      earlier.c.started_at < later.c.started_at))
                          .join(ai, ai.c.incident_id == earlier.c.id))
             .where(*window,
                    sa.or_(ai.c.created_at.is_(None), ai.c.created_at <= later.c.started_at),
-                   sa.or_(ai.c.resolved_at.is_(None), ai.c.resolved_at > later.c.started_at))
-            .group_by(later.c.id).subquery("pairs"))
+                   sa.or_(ai.c.resolved_at.is_(None), ai.c.resolved_at > later.c.started_at)))
+
+
+# Order of the events of one instant in the sweep (``_live_repeats``): an item opening at its creation (it is
+# open at that instant) and an item resolved then (it is not) come before an incident starting then; an item
+# opening when its own incident starts (open only after that instant) comes after it.
+_OPENS_AT, _CLOSES, _STARTS, _OPENS_AFTER = 0, 1, 2, 3
+
+
+def _live_repeats() -> sa.Subquery:
+    """``store.incident_repeats``'s rows computed from the data tables: every repeat incident with its counts.
+
+    Counted by one sweep per service over its items' open intervals and its incidents' starts, not by pairing
+    each incident with every earlier one: the pairs grow with the square of the incidents of a service (136M at
+    10M issues, 4 minutes), the sweep with their number. An item of incident e is open at t when e started
+    before t, it was created at or before t (or has no creation time) and not resolved by t: it opens at its
+    creation when that is after e's start, else just after e's start, and closes when resolved.
+    """
+    ai, e, inc = store.action_items, store.incidents, store.incidents
+    after_start = sa.and_(ai.c.created_at.isnot(None), ai.c.created_at > e.c.started_at)
+    opens = sa.case((after_start, ai.c.created_at), else_=e.c.started_at)
+    intervals = (sa.select(e.c.service, e.c.id.label("earlier_id"), opens.label("opens"),
+                           sa.case((after_start, _OPENS_AT), else_=_OPENS_AFTER).label("opens_rank"),
+                           ai.c.resolved_at.label("closes"))
+                 .select_from(e.join(ai, ai.c.incident_id == e.c.id))
+                 .where(e.c.service.isnot(None), e.c.started_at.isnot(None))
+                 .subquery("intervals"))
+    # An item resolved before it opens is never open: no events (they would leave a -1 before a +1).
+    live = sa.or_(intervals.c.closes.is_(None), intervals.c.closes > intervals.c.opens)
+    item_events = sa.union_all(
+        sa.select(intervals.c.service, intervals.c.earlier_id, intervals.c.opens.label("t"),
+                  intervals.c.opens_rank.label("rank"), sa.literal(1).label("delta")).where(live),
+        sa.select(intervals.c.service, intervals.c.earlier_id, intervals.c.closes.label("t"),
+                  sa.literal(_CLOSES).label("rank"), sa.literal(-1).label("delta"))
+        .where(live, intervals.c.closes.isnot(None)),
+    ).subquery("item_events")
+    # Per earlier incident: its open items after each instant's events; it turns open (0 -> n) or closed (n -> 0).
+    per_incident = (sa.select(item_events.c.service, item_events.c.earlier_id, item_events.c.t, item_events.c.rank,
+                              sa.func.sum(item_events.c.delta).label("delta"))
+                    .group_by(item_events.c.service, item_events.c.earlier_id, item_events.c.t, item_events.c.rank)
+                    .subquery("per_incident"))
+    open_after = sa.func.sum(per_incident.c.delta).over(
+        partition_by=per_incident.c.earlier_id, order_by=[per_incident.c.t, per_incident.c.rank], rows=(None, 0))
+    running = sa.select(per_incident, open_after.label("open_after")).subquery("running")
+    turns = sa.case((sa.and_(running.c.open_after > 0, running.c.open_after == running.c.delta), 1),
+                    (sa.and_(running.c.open_after == 0, running.c.delta < 0), -1), else_=0)
+    zero = sa.literal(0)
+    events = sa.union_all(
+        sa.select(item_events.c.service, item_events.c.t, item_events.c.rank, item_events.c.delta.label("item_delta"),
+                  zero.label("incident_delta"), sa.cast(sa.null(), sa.String).label("incident_id")),
+        sa.select(running.c.service, running.c.t, running.c.rank, zero.label("item_delta"), turns.label("incident_delta"),
+                  sa.cast(sa.null(), sa.String).label("incident_id")).where(turns != 0),
+        sa.select(inc.c.service, inc.c.started_at.label("t"), sa.literal(_STARTS).label("rank"), zero.label("item_delta"),
+                  zero.label("incident_delta"), inc.c.id.label("incident_id"))
+        .where(inc.c.service.isnot(None), inc.c.started_at.isnot(None)),
+    ).subquery("events")
+    order = [events.c.t, events.c.rank]
+    swept = (sa.select(events.c.incident_id,
+                       sa.func.sum(events.c.item_delta).over(partition_by=events.c.service, order_by=order,
+                                                        rows=(None, 0)).label("open_item_count"),
+                       sa.func.sum(events.c.incident_delta).over(partition_by=events.c.service, order_by=order,
+                                                            rows=(None, 0)).label("earlier_incident_count"))
+             .subquery("swept"))
+    return (sa.select(swept.c.incident_id, sa.cast(swept.c.open_item_count, sa.BigInteger).label("open_item_count"),
+                      sa.cast(swept.c.earlier_incident_count, sa.BigInteger).label("earlier_incident_count"))
+            .where(swept.c.incident_id.isnot(None), swept.c.open_item_count > 0)
+            .subquery("repeats"))
 
 
 def repeats_current(conn: Connection) -> bool:
@@ -188,10 +252,15 @@ def repeats_current(conn: Connection) -> bool:
 
 
 def refresh_repeats(conn: Connection) -> int:
-    """Write every incident's repeat pairs (in the caller's transaction); returns the incidents written."""
+    """Write every repeat incident's counts (in the caller's transaction); returns the incidents written."""
     written = store.replace_rows(conn, store.incident_repeats, _live_repeats())
     store.record_derived(conn, REPEATS_NAME, REPEATS_VERSION)
     return written
+
+
+def _window(start: date, end: date, as_of: date) -> tuple[datetime, datetime]:
+    """Half-open [from, to) of incident starts: ``start`` to the end of min(end, as-of)."""
+    return datetime.combine(start, time()), datetime.combine(min(end, as_of) + timedelta(days=1), time())
 
 
 def repeat_incidents(engine: Engine, settings: Settings, start: date, end: date, as_of: date,
@@ -200,25 +269,55 @@ def repeat_incidents(engine: Engine, settings: Settings, start: date, end: date,
     had open action items from an earlier incident of the same service: ``REPEAT_COLUMNS``, by start time.
 
     An item is open at time t when it was created at or before t (an item without a creation
-    time is taken to exist since its incident) and not resolved by t. ``open_items`` and
-    ``earlier_incidents`` are comma-separated ids, ``open_item_count`` and ``earlier_incident_count`` their numbers.
-    Read from ``incident_repeats`` while it is current (the pairs of 20k incidents at 1M issues took
-    1.4 s on PostgreSQL), else computed for the window.
+    time is taken to exist since its incident) and not resolved by t. ``open_item_count`` and
+    ``earlier_incident_count`` count those items and their incidents; ``repeat_incident_items`` lists them.
+    Read from ``incident_repeats`` while it is current, else computed in the query.
     """
     if not store.database_exists(engine):
         return pd.DataFrame(columns=REPEAT_COLUMNS)
     inc = squad_rules.incidents_with_jira()
     rules = squad_rules.load_rules(settings.squads_path)
-    lo, hi = datetime.combine(start, time()), datetime.combine(min(end, as_of) + timedelta(days=1), time())
+    lo, hi = _window(start, end, as_of)
     squad = squad_rules.incident_squad(rules, inc)
     with engine.connect() as conn:
-        pairs = store.incident_repeats if repeats_current(conn) else _live_repeats(lo, hi)
-        q = (sa.select(inc.c.id, inc.c.service, squad, inc.c.started_at, inc.c.title, pairs.c.open_item_count,
-                       pairs.c.earlier_incident_count, pairs.c.open_items, pairs.c.earlier_incidents)
-             .join(pairs, pairs.c.incident_id == inc.c.id)
+        counts = store.incident_repeats if repeats_current(conn) else _live_repeats()
+        q = (sa.select(inc.c.id, inc.c.service, squad, inc.c.started_at, inc.c.title, counts.c.open_item_count,
+                       counts.c.earlier_incident_count)
+             .join(counts, counts.c.incident_id == inc.c.id)
              .where(inc.c.started_at >= lo, inc.c.started_at < hi, squad.in_(squads) if squads else sa.true())
              .order_by(inc.c.started_at, inc.c.id))
         return read_frame(conn, q, REPEAT_COLUMNS)
+
+
+def repeat_item_lists(engine: Engine, settings: Settings, start: date, end: date, as_of: date,
+                      squads: tuple[str, ...] = ()) -> pd.DataFrame:
+    """``repeat_incidents`` plus ``open_items`` and ``earlier_incidents``: the ids behind the counts,
+    comma-separated (``REPEAT_LIST_COLUMNS``)."""
+    repeats = repeat_incidents(engine, settings, start, end, as_of, squads)
+    if repeats.empty:
+        return pd.DataFrame(columns=REPEAT_LIST_COLUMNS)
+    pairs = _pairs(*_window(start, end, as_of)).subquery("pairs")
+    q = (sa.select(pairs.c.incident_id, id_list(pairs.c.item_id).label("open_items"),
+                   id_list(pairs.c.earlier_incident_id).label("earlier_incidents"))
+         .group_by(pairs.c.incident_id))
+    with engine.connect() as conn:
+        lists = read_frame(conn, q)
+    return repeats.merge(lists, on="incident_id", how="left")[REPEAT_LIST_COLUMNS]
+
+
+def repeat_incident_items(engine: Engine, settings: Settings, incident_id: str) -> pd.DataFrame:
+    """The action items open when incident ``incident_id`` started, from earlier incidents of its service:
+    ``REPEAT_ITEM_COLUMNS``, by earlier incident and item."""
+    if not store.database_exists(engine):
+        return pd.DataFrame(columns=REPEAT_ITEM_COLUMNS)
+    pairs = _pairs(incident_id=incident_id).subquery("pairs")
+    ai = store.action_items
+    q = (sa.select(pairs.c.earlier_incident_id, ai.c.id, ai.c.title, ai.c.owner, ai.c.squad, ai.c.status,
+                   ai.c.created_at, ai.c.due_date, ai.c.resolved_at)
+         .join(ai, ai.c.id == pairs.c.item_id)
+         .order_by(pairs.c.earlier_incident_id, ai.c.id))
+    with engine.connect() as conn:
+        return read_frame(conn, q, REPEAT_ITEM_COLUMNS)
 
 
 def headline(cohort_frame: pd.DataFrame, item_frame: pd.DataFrame, repeats: pd.DataFrame) -> dict[str, Any]:

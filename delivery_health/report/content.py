@@ -266,17 +266,18 @@ def _budget(engine: Engine, settings: Settings, q: Window, p: Window, squads: tu
         events=overview.events_in_window(engine, settings, period[0], period[1], squads), empty=empty)
 
 
-def _cohort_figures(engine: Engine, settings: Settings, w: Window,
-                    squads: tuple[str, ...]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+def _cohort_figures(engine: Engine, settings: Settings, w: Window, squads: tuple[str, ...],
+                    lists: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Cohorts, items, repeat incidents (with the ids behind their counts when ``lists``) and the headline."""
     args = {"start": w.start, "end": w.as_of, "as_of": w.as_of, "squads": squads}
     cohorts = actions.cohorts(engine, settings, by="month", **args)
     items = actions.items(engine, settings, by="month", **args)
-    repeats = actions.repeat_incidents(engine, settings, **args)
+    repeats = (actions.repeat_item_lists if lists else actions.repeat_incidents)(engine, settings, **args)
     return cohorts, items, repeats, actions.headline(cohorts, items, repeats)
 
 
 def _actions(engine: Engine, settings: Settings, q: Window, p: Window, squads: tuple[str, ...]) -> ActionsSection:
-    cohorts, items, repeats, head = _cohort_figures(engine, settings, q, squads)
+    cohorts, items, repeats, head = _cohort_figures(engine, settings, q, squads, lists=True)
     previous = _cohort_figures(engine, settings, p, squads)[3]
     overdue = items[items["overdue"].astype(bool)] if not items.empty else items
     overdue = overdue.sort_values(["days_overdue", "item_id"], ascending=[False, True], kind="stable")
