@@ -128,7 +128,8 @@ def test_repeat_incidents(loaded) -> None:
     assert repeats.loc[0, "squad"] == "Payments"  # checkout -> Payments by the service rule
     assert actions.repeat_incidents(engine, settings, squads=("Search",), **WINDOW).empty
     lists = actions.repeat_item_lists(engine, settings, **WINDOW)
-    assert lists.loc[0, ["incident_id", "open_items", "earlier_incidents"]].tolist() == ["INC-2", "A-2, A-4, A-8", "INC-1"]
+    assert lists.loc[0, ["incident_id", "open_items", "earlier_incidents"]].tolist() == [
+        "INC-2", "A-2, A-4, A-8", "INC-1"]
     behind = actions.repeat_incident_items(engine, settings, "INC-2")
     assert list(behind["item_id"]) == ["A-2", "A-4", "A-8"] and set(behind["earlier_incident_id"]) == {"INC-1"}
     assert behind.set_index("item_id").loc["A-4", "title"] == "Load test checkout"
@@ -172,7 +173,8 @@ def _open_at(items: list[dict], incidents: dict[str, dict], later: dict) -> list
     t = later["started_at"]
     return [i for i in items
             if (e := incidents[i["incident_id"]])["service"] == later["service"] and e["started_at"] < t
-            and (i["created_at"] is None or i["created_at"] <= t) and (i["resolved_at"] is None or i["resolved_at"] > t)]
+            and (i["created_at"] is None or i["created_at"] <= t)
+            and (i["resolved_at"] is None or i["resolved_at"] > t)]
 
 
 def test_repeat_counts_follow_the_definition_at_every_tie(db_url: str, tmp_path: Path) -> None:
@@ -204,7 +206,8 @@ def test_repeat_counts_follow_the_definition_at_every_tie(db_url: str, tmp_path:
     inc_csv.write_text("incident_id,service,severity,started_at,resolved_at,deployment_ref,title\n" + "".join(
         f"{i['id']},{i['service'] or ''},SEV3,{stamp(i['started_at'])},,,t\n" for i in incidents.values()))
     item_csv.write_text("item_id,incident_id,squad,title,created_at,due_date,resolved_at,status,owner\n" + "".join(
-        f"{i['id']},{i['incident_id']},S,t,{stamp(i['created_at'])},,{stamp(i['resolved_at'])},To Do,o\n" for i in items))
+        f"{i['id']},{i['incident_id']},S,t,{stamp(i['created_at'])},,{stamp(i['resolved_at'])},To Do,o\n"
+        for i in items))
     settings = Settings(db_url=db_url, squads_path=str(tmp_path / "none.csv"))
     engine = store.make_engine(db_url)
     for path in (inc_csv, item_csv):

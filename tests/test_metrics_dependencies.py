@@ -20,14 +20,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
 
 from delivery_health import store
 from delivery_health.ingest import ingest_file
-from delivery_health.metrics import dependencies
+from delivery_health.metrics import catalog, dependencies
 from delivery_health.metrics.params import MetricParams
 from delivery_health.settings import Settings
 
@@ -201,6 +201,14 @@ def test_precomputed_edges_are_read_while_current_and_the_same(db_url: str, tmp_
     others = [c for c in dependencies.COLUMNS if c != "blocker_summary"]
     assert stored[others].equals(live[others])
     assert stored.loc[~marked].equals(live.loc[~marked])
+    # The release filter's options come from the data catalogue written by the same refresh: give 1.1 an
+    # earlier release date there than 1.0's 10 July, and it is listed first.
+    assert dependencies.release_options(engine, settings) == ["1.0", "1.1"]
+    with engine.begin() as conn:
+        c = store.data_catalog.c
+        conn.execute(store.data_catalog.update().where(c.kind == catalog.BLOCKED_RELEASE, c.value == "1.1")
+                     .values(value="1.1 (stored)", first_at=datetime(2020, 1, 1)))
+    assert dependencies.release_options(engine, settings) == ["1.1 (stored)", "1.0"]
     # An edited squad mapping: the stored squads no longer apply, so the query computes them.
     squads.write_text("squad,source,match\nCore,jira_project,APP\n")
     with engine.connect() as conn:
@@ -215,4 +223,6 @@ def test_precomputed_edges_are_read_while_current_and_the_same(db_url: str, tmp_
     fresh = _by_pair(dependencies.dependency_risk(engine, settings, AS_OF))
     assert fresh[("APP-3", "APP-4")]["need_date"] == date(2024, 6, 20)
     assert fresh[("APP-1", "APP-2")]["blocker_summary"] != "from the stored edges"
+    # computed again from the data: 1.1 (now 20 June) before 1.0 (10 July)
+    assert dependencies.release_options(engine, settings) == ["1.1", "1.0"]
     engine.dispose()

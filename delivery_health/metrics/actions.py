@@ -224,21 +224,22 @@ def _live_repeats() -> sa.Subquery:
     turns = sa.case((sa.and_(running.c.open_after > 0, running.c.open_after == running.c.delta), 1),
                     (sa.and_(running.c.open_after == 0, running.c.delta < 0), -1), else_=0)
     zero = sa.literal(0)
+    no_incident = sa.cast(sa.null(), sa.String).label("incident_id")
     events = sa.union_all(
-        sa.select(item_events.c.service, item_events.c.t, item_events.c.rank, item_events.c.delta.label("item_delta"),
-                  zero.label("incident_delta"), sa.cast(sa.null(), sa.String).label("incident_id")),
-        sa.select(running.c.service, running.c.t, running.c.rank, zero.label("item_delta"), turns.label("incident_delta"),
-                  sa.cast(sa.null(), sa.String).label("incident_id")).where(turns != 0),
-        sa.select(inc.c.service, inc.c.started_at.label("t"), sa.literal(_STARTS).label("rank"), zero.label("item_delta"),
-                  zero.label("incident_delta"), inc.c.id.label("incident_id"))
+        sa.select(item_events.c.service, item_events.c.t, item_events.c.rank,
+                  item_events.c.delta.label("item_delta"), zero.label("incident_delta"), no_incident),
+        sa.select(running.c.service, running.c.t, running.c.rank,
+                  zero.label("item_delta"), turns.label("incident_delta"), no_incident).where(turns != 0),
+        sa.select(inc.c.service, inc.c.started_at.label("t"), sa.literal(_STARTS).label("rank"),
+                  zero.label("item_delta"), zero.label("incident_delta"), inc.c.id.label("incident_id"))
         .where(inc.c.service.isnot(None), inc.c.started_at.isnot(None)),
     ).subquery("events")
     order = [events.c.t, events.c.rank]
     swept = (sa.select(events.c.incident_id,
                        sa.func.sum(events.c.item_delta).over(partition_by=events.c.service, order_by=order,
-                                                        rows=(None, 0)).label("open_item_count"),
+                                                             rows=(None, 0)).label("open_item_count"),
                        sa.func.sum(events.c.incident_delta).over(partition_by=events.c.service, order_by=order,
-                                                            rows=(None, 0)).label("earlier_incident_count"))
+                                                                 rows=(None, 0)).label("earlier_incident_count"))
              .subquery("swept"))
     return (sa.select(swept.c.incident_id, sa.cast(swept.c.open_item_count, sa.BigInteger).label("open_item_count"),
                       sa.cast(swept.c.earlier_incident_count, sa.BigInteger).label("earlier_incident_count"))

@@ -181,7 +181,8 @@ class _Data:
         # The run-rate months are consecutive: one date range.
         self.spend["in_run_rate"] = ((days >= self.rr_months[0]) & (days <= month_end(self.rr_months[-1]))).astype(bool)
         months = self.budget["month"]
-        self.budget["elapsed_fraction"] = months.map({m: elapsed_fraction(m, as_of) for m in months.unique()}).astype(float)
+        fractions = {m: elapsed_fraction(m, as_of) for m in months.unique()}
+        self.budget["elapsed_fraction"] = months.map(fractions).astype(float)
         self.budget["planned_to_date"] = self.budget["amount"] * self.budget["elapsed_fraction"]
 
     def groups(self, keys: list[str]) -> list[tuple[tuple, pd.DataFrame, pd.DataFrame]]:

@@ -1,5 +1,6 @@
 """What is loaded, summarised once per data change: the Team-field values, the action items' squads, the
-deployment environments, and each kind of record's count and time span.
+deployment environments, the releases blocked items are planned for, and each kind of record's count and
+time span.
 
 The filter bar asks for these on every page, and at 1M issues each is a scan of a large table (0.1-0.3 s
 on PostgreSQL). ``refresh`` writes them to ``data_catalog`` whenever the DORA tables are refreshed (every
@@ -17,8 +18,9 @@ from sqlalchemy.engine import Connection
 from delivery_health import store
 
 NAME = "catalog"
-DEFINITION_VERSION = "1"  # bump when what a kind holds changes: a catalogue of an older version is not read
+DEFINITION_VERSION = "2"  # bump when what a kind holds changes: a catalogue of an older version is not read
 TEAM, ACTION_SQUAD, ENVIRONMENT, INVENTORY = "team", "action_squad", "environment", "inventory"
+BLOCKED_RELEASE = "blocked_release"  # value: a fix version of a blocked item; first_at: its earliest release date
 
 # kind -> the column whose distinct non-empty values it lists
 _VALUES = {TEAM: store.work_items.c.team, ACTION_SQUAD: store.action_items.c.squad,
@@ -66,10 +68,21 @@ def inventory(conn: Connection) -> list[Span]:
     return _live_inventory(conn)
 
 
+def blocked_releases(conn: Connection) -> list[tuple[str, datetime | None]]:
+    """The fix versions of items another item blocks, each with its earliest release date (None when no
+    release names it), in no particular order. At 1M issues a join of 3.5M tags: 0.27 s on PostgreSQL."""
+    if is_current(conn):
+        c = store.data_catalog.c
+        return [tuple(r) for r in conn.execute(sa.select(c.value, c.first_at).where(c.kind == BLOCKED_RELEASE))]
+    return _live_blocked_releases(conn)
+
+
 def refresh(conn: Connection) -> int:
     """Write the catalogue of the data loaded now (in the caller's transaction); returns its rows."""
     rows = [{"kind": kind, "value": v, "rows": None, "first_at": None, "last_at": None}
             for kind in _VALUES for v in _live_values(conn, kind)]
+    rows += [{"kind": BLOCKED_RELEASE, "value": v, "rows": None, "first_at": released, "last_at": None}
+             for v, released in _live_blocked_releases(conn)]
     rows += [{"kind": INVENTORY, "value": label, "rows": n, "first_at": _instant(first), "last_at": _instant(last)}
              for label, n, first, last in _live_inventory(conn)]
     conn.execute(store.data_catalog.delete())
@@ -87,6 +100,16 @@ def _instant(value: object) -> datetime | None:
 
 def _live_values(conn: Connection, kind: str) -> list[str]:
     return sorted(v for v in conn.execute(sa.select(_VALUES[kind]).distinct()).scalars() if v)
+
+
+def _live_blocked_releases(conn: Connection) -> list[tuple[str, datetime | None]]:
+    t, links, r, wi = store.work_item_tags, store.issue_links, store.releases, store.work_items
+    q = (sa.select(t.c.value, sa.func.min(r.c.release_date))
+         .select_from(t.join(links, links.c.to_key == t.c.item_key).join(wi, wi.c.id == t.c.item_key)
+                      .outerjoin(r, sa.and_(r.c.version == t.c.value, r.c.project_key == wi.c.project_key)))
+         .where(t.c.kind == "fix_version", links.c.is_blocking.is_(True))
+         .group_by(t.c.value))
+    return [(v, _instant(released)) for v, released in conn.execute(q)]
 
 
 def _live_inventory(conn: Connection) -> list[Span]:

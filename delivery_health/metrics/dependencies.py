@@ -38,6 +38,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from delivery_health import squads, store
+from delivery_health.metrics import catalog
 from delivery_health.metrics.frames import read_frame
 from delivery_health.metrics.params import MetricParams, frame_records
 from delivery_health.settings import Settings
@@ -297,15 +298,9 @@ def release_options(engine: Engine, settings: Settings) -> list[str]:
     """Fix versions of items blocked by another item (for the page's release filter), earliest release first."""
     if not store.database_exists(engine):
         return []
-    t, links, r, wi = store.work_item_tags, store.issue_links, store.releases, store.work_items
-    q = (sa.select(t.c.value, sa.func.min(r.c.release_date).label("released"))
-         .select_from(t.join(links, links.c.to_key == t.c.item_key).join(wi, wi.c.id == t.c.item_key)
-                      .outerjoin(r, sa.and_(r.c.version == t.c.value, r.c.project_key == wi.c.project_key)))
-         .where(t.c.kind == "fix_version", links.c.is_blocking.is_(True))
-         .group_by(t.c.value))
     with engine.connect() as conn:
-        found = conn.execute(q).all()
-    return [v for v, _ in sorted(found, key=lambda x: (x[1] is None, x[1] or date.min, x[0]))]
+        found = catalog.blocked_releases(conn)
+    return [v for v, _ in sorted(found, key=lambda x: (x[1] is None, x[1] or datetime.min, x[0]))]
 
 
 def summary(result: DependencyRisk) -> dict[str, Any]:
