@@ -29,8 +29,9 @@ st.subheader(f"Quarterly review: {quarter} vs {previous}")
 st.caption(
     "The quarter is the Period filter's when it is a quarter, else the one containing its end date. "
     f"{COLUMNS_EXPLAINED} Each row links to the pages behind its figures, filtered to that squad and quarter.")
-card = ui.cached(quarterly.squad_scorecard, quarter=quarter, as_of=ui.today(), squads=filters.squads,
-                 overrides=ui.dora_overrides(filters))
+# The whole scorecard is cached and the squad filter picks its rows: changing squads does not recompute it.
+card = quarterly.for_squads(ui.cached(quarterly.squad_scorecard, quarter=quarter, as_of=ui.today(),
+                                      overrides=ui.dora_overrides(filters)), filters.squads)
 st.dataframe(scorecard_table(card, quarter), hide_index=True, width="stretch",
              column_config={column: st.column_config.LinkColumn(text, display_text=text)
                             for column, (_, text) in LINKS.items()})

@@ -104,6 +104,22 @@ def test_scorecard_per_squad_with_the_previous_quarter(loaded) -> None:
     assert table.loc["All squads", "budget_link"] == "Budget_burn?period=2024+Q2"
 
 
+def test_a_squad_selection_picks_rows_of_the_whole_scorecard(loaded) -> None:
+    engine, settings = loaded
+    whole = quarterly.squad_scorecard(engine, settings, "2024 Q2", as_of=date(2024, 7, 15))
+    picked = quarterly.squad_scorecard(engine, settings, "2024 Q2", as_of=date(2024, 7, 15), squads=("Beta", "Nobody"))
+    # The selected squads in the order given, then the organisation, whose figures stay the whole organisation's.
+    assert list(picked["squad"]) == ["Beta", "Nobody", None]
+    org = picked.iloc[2].to_dict()
+    assert org["deployment_frequency_tier"] == "elite" and org["closure_rate"] == pytest.approx(0.75)
+    assert picked.iloc[0].equals(whole[whole["squad"] == "Beta"].iloc[0].rename(0))
+    # A squad with nothing loaded: no tiers, no budget, no items, nothing at risk.
+    nobody = picked.iloc[1].to_dict()
+    assert [nobody[f"{t}_tier"] for t in quarterly.TIERS] == [None] * 4
+    assert (nobody["budget_currency"], nobody["action_items"], nobody["at_risk_dependencies"]) == (None, 0, 0)
+    assert pd.isna(nobody["closure_rate"])
+
+
 def test_a_running_quarter_ends_at_the_as_of_date() -> None:
     windows = quarterly.review_quarters("2024Q2", as_of=date(2024, 5, 15))
     assert windows == {"current": (date(2024, 4, 1), date(2024, 5, 15)),

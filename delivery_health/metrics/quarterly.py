@@ -74,37 +74,62 @@ def _closure(engine: Engine, settings: Settings, window: tuple[date, date]) -> d
 def squad_scorecard(engine: Engine, settings: Settings, quarter: str, as_of: date,
                     squads: tuple[str, ...] = ()) -> pd.DataFrame:
     """One row per squad (the selected ones, else every known squad) plus ``squad`` None for the whole
-    organisation; see the module docstring for the columns."""
+    organisation; see the module docstring for the columns. ``for_squads`` of the whole scorecard: every
+    figure of a squad is its own, so a selection only picks rows (the home page keeps the whole scorecard
+    cached and picks from it when the squad filter changes)."""
+    return for_squads(_whole_scorecard(engine, settings, quarter, as_of), squads)
+
+
+def for_squads(card: pd.DataFrame, squads: tuple[str, ...]) -> pd.DataFrame:
+    """The rows of ``squads`` of a whole scorecard, in that order, then the organisation's; a squad without a
+    row (nothing of it loaded) gets an empty one, as the whole scorecard would have given it."""
+    if not squads:
+        return card
+    known = {squad: row for squad, row in zip(card["squad"], card.to_dict("records"))}
+    rows = [known.get(squad) or _row(squad, {}, {}, {}, {}, None, {}, {}) for squad in [*squads, None]]
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    return _none_stays_none(frame, rows)
+
+
+def _whole_scorecard(engine: Engine, settings: Settings, quarter: str, as_of: date) -> pd.DataFrame:
     quarters = review_quarters(quarter, as_of, settings.fiscal_year_start_month)
     now, before = quarters["current"], quarters["previous"]
-    names = list(squads) if squads else squad_names(engine, settings)
+    names = squad_names(engine, settings)
     (tiers_now, tiers_before, closure_now, closure_before, risk, variance_now, variance_before) = store.concurrently(
         engine,
         lambda: _tiers(engine, settings, now), lambda: _tiers(engine, settings, before),
         lambda: _closure(engine, settings, now), lambda: _closure(engine, settings, before),
         lambda: dependencies.dependency_risk(engine, settings, as_of).rows,
         lambda: _variances(engine, settings, names, now[1]), lambda: _variances(engine, settings, names, before[1]))
-    rows = []
-    for squad in [*names, None]:
-        row: dict = {"squad": squad}
-        for t in TIERS:
-            row[f"{t}_tier"] = tiers_now.get(squad, {}).get(t)
-            row[f"{t}_tier_previous"] = tiers_before.get(squad, {}).get(t)
-        if risk.empty:
-            row["at_risk_dependencies"] = 0
-        else:
-            mine = risk if squad is None else risk[(risk["blocker_squad"] == squad) | (risk["blocked_squad"] == squad)]
-            row["at_risk_dependencies"] = int(mine["at_risk"].sum())
-        if squad is None:
-            row["budget_currency"], row["budget_variance_pct"], row["budget_variance_pct_previous"] = None, None, None
-        else:
-            row["budget_currency"], row["budget_variance_pct"] = variance_now.get(squad, (None, None))
-            row["budget_variance_pct_previous"] = variance_before.get(squad, (None, None))[1]
-        row["closure_rate"] = closure_now.get(squad, {}).get("closure_rate")
-        row["closure_rate_previous"] = closure_before.get(squad, {}).get("closure_rate")
-        row["action_items"] = int(closure_now.get(squad, {}).get("items") or 0)
-        rows.append(row)
-    frame = pd.DataFrame(rows, columns=COLUMNS)
+    rows = [_row(squad, tiers_now, tiers_before, closure_now, closure_before, risk, variance_now, variance_before)
+            for squad in [*names, None]]
+    return _none_stays_none(pd.DataFrame(rows, columns=COLUMNS), rows)
+
+
+def _row(squad: str | None, tiers_now: dict, tiers_before: dict, closure_now: dict, closure_before: dict,
+         risk: pd.DataFrame | None, variance_now: dict, variance_before: dict) -> dict:
+    """One squad's (None: the organisation's) row from the parts (empty parts: a squad with nothing loaded)."""
+    row: dict = {"squad": squad}
+    for t in TIERS:
+        row[f"{t}_tier"] = tiers_now.get(squad, {}).get(t)
+        row[f"{t}_tier_previous"] = tiers_before.get(squad, {}).get(t)
+    if risk is None or risk.empty:
+        row["at_risk_dependencies"] = 0
+    else:
+        mine = risk if squad is None else risk[(risk["blocker_squad"] == squad) | (risk["blocked_squad"] == squad)]
+        row["at_risk_dependencies"] = int(mine["at_risk"].sum())
+    if squad is None:
+        row["budget_currency"], row["budget_variance_pct"], row["budget_variance_pct_previous"] = None, None, None
+    else:
+        row["budget_currency"], row["budget_variance_pct"] = variance_now.get(squad, (None, None))
+        row["budget_variance_pct_previous"] = variance_before.get(squad, (None, None))[1]
+    row["closure_rate"] = closure_now.get(squad, {}).get("closure_rate")
+    row["closure_rate_previous"] = closure_before.get(squad, {}).get("closure_rate")
+    row["action_items"] = int(closure_now.get(squad, {}).get("items") or 0)
+    return row
+
+
+def _none_stays_none(frame: pd.DataFrame, rows: list[dict]) -> pd.DataFrame:
     for col in [c for c in COLUMNS if c.endswith(("_tier", "_tier_previous", "squad", "currency"))]:
         frame[col] = pd.Series([r[col] for r in rows], index=frame.index, dtype=object)  # None stays None
     return frame
