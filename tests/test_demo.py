@@ -104,7 +104,7 @@ def test_platform_budget_is_over_plan_this_year(demo: Loaded) -> None:
     assert platform["variance"] > 0 and platform["variance_pct"] > 0.03, platform
     others = scopes[scopes["scope"] != model.OVERRUN]
     assert (others["variance"] < 0).all()  # only Platform overruns
-    cloud = budget.burn_by_category(demo.engine, demo.settings, as_of=AS_OF, squads=(model.OVERRUN,))
+    cloud = budget.burn_view(demo.engine, demo.settings, as_of=AS_OF, squads=(model.OVERRUN,)).by_category
     assert _squad(cloud.rename(columns={"category": "squad"}), "cloud")["variance_pct"] > 0.15  # "~25 % over"
 
 

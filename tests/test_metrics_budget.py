@@ -175,7 +175,7 @@ def test_run_rate_at_month_end_boundary(loaded):
 
 def test_by_category_and_squad_filter(loaded):
     engine, settings = loaded
-    cats = budget.burn_by_category(engine, settings, as_of=AS_OF, currency="EUR")
+    cats = budget.burn_view(engine, settings, as_of=AS_OF, currency="EUR").by_category
     # "Cloud" (spend) and "cloud" (budget) are one category: budget 300 (payments) + 1200 (platform)
     cloud = _row(cats, category="Cloud")
     assert cloud["budget_total"] == pytest.approx(1500)
@@ -202,7 +202,7 @@ def test_variance_by_squad_is_burn_totals_per_squad(loaded):
 
 def test_monthly_series_is_the_s_curve(loaded):
     engine, settings = loaded
-    s = budget.monthly_series(engine, settings, as_of=AS_OF, squads=("search",), currency="USD")
+    s = budget.burn_view(engine, settings, as_of=AS_OF, squads=("search",), currency="USD").series
     assert len(s) == 12
     april = s[s["month"] == date(2024, 4, 1)].iloc[0]
     assert april["planned_cum"] == pytest.approx(400)  # Jan..Apr budget, whole months
@@ -297,7 +297,7 @@ def test_empty_store_gives_empty_frames(tmp_path):
     store.init_db(engine)
     assert budget.burn_totals(engine, settings, as_of=AS_OF).empty
     assert budget.sow_ledger(engine, settings, as_of=AS_OF).empty
-    assert budget.monthly_series(engine, settings, as_of=AS_OF).empty
+    assert budget.burn_view(engine, settings, as_of=AS_OF).series.empty
     result = budget.cli_result(engine, settings, MetricParams(as_of=AS_OF))
     assert result["rows"] == [] and result["summary"]["sows"] == []
 

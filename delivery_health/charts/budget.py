@@ -21,7 +21,7 @@ def _layout(fig: go.Figure, title: str, height: int = 380) -> go.Figure:
 def s_curve(series: pd.DataFrame, totals: dict[str, Any], as_of: date) -> go.Figure:
     """Cumulative planned, actual and forecast spend of one currency over the budget period.
 
-    ``series`` is ``budget.monthly_series`` for one currency; ``totals`` its ``burn_totals`` row.
+    ``series`` is ``budget.burn_view(...).series`` for one currency; ``totals`` its ``burn_totals`` row.
     The planned line runs straight between month ends, so at the as-of date it passes through
     planned to date (the pro-rata rule is linear in days)."""
     currency = series["currency"].iloc[0]

@@ -318,33 +318,12 @@ def variance_by_squad(engine: Engine, settings: Settings, squads: list[str], as_
     return frame.sort_values("squad", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)[columns]
 
 
-def burn_by_category(engine: Engine, settings: Settings, start: date | None = None, end: date | None = None,
-                     as_of: date | None = None, squads: tuple[str, ...] = (),
-                  currency: str | None = None) -> pd.DataFrame:
-    """One row per (currency, category): ``currency, category`` + FIGURES.
-    ``currency`` (here and below) keeps one currency only."""
-    data = _Data(engine, settings, start, end, as_of or date.today(), squads)
-    return _figure_frame(data, ["currency", "category"], currency)
-
-
-def monthly_series(engine: Engine, settings: Settings, start: date | None = None, end: date | None = None,
-                   as_of: date | None = None, squads: tuple[str, ...] = (),
-                   currency: str | None = None, scope: str | None = None) -> pd.DataFrame:
-    """The S-curve, one row per (currency, period month): ``budget`` and ``actual`` of the month,
-    ``planned_cum`` (cumulative budget at the month end), ``actual_cum`` (cumulative actuals through
-    min(month end, as-of); null for months after the as-of month), ``forecast_cum`` (burn to date +
-    run rate × remaining months up to the month end; null for months ending before the as-of date)."""
-    return _series(_Data(engine, settings, start, end, as_of or date.today(), squads), currency, scope)
-
-
-def _series(data: _Data, currency: str | None, scope: str | None) -> pd.DataFrame:
+def _series(data: _Data, currency: str | None) -> pd.DataFrame:
+    """``BurnView.series``."""
     rows = []
     for (cur,), budget, spend in data.groups(["currency"]):
         if currency is not None and cur != currency:
             continue
-        if scope is not None:
-            budget = budget[budget["scope"].str.lower() == scope.lower()]
-            spend = spend[spend["scope"].str.lower() == scope.lower()]
         burn_lines = spend[spend["in_burn_to_date"]]
         fig = data.figures(budget, spend)
         budget_of = budget.groupby("month")["amount"].sum().to_dict()
@@ -368,21 +347,25 @@ def _series(data: _Data, currency: str | None, scope: str | None) -> pd.DataFram
 
 @dataclass(frozen=True)
 class BurnView:
-    """What the budget page draws for one currency (or every currency), from one read of the lines: the frames
-    ``burn_totals``, ``monthly_series``, ``burn_by_scope`` and ``burn_by_category`` give for the same arguments."""
+    """What the budget page (and the review pack) draws for one currency, or every currency, from one read of
+    the lines."""
 
-    totals: pd.DataFrame
+    totals: pd.DataFrame  # ``burn_totals`` for the same arguments
+    # The S-curve, one row per (currency, period month): ``budget`` and ``actual`` of the month, ``planned_cum``
+    # (cumulative budget at the month end), ``actual_cum`` (cumulative actuals through min(month end, as-of);
+    # null for months after the as-of month), ``forecast_cum`` (burn to date + run rate × remaining months up
+    # to the month end; null for months ending before the as-of date): SERIES_COLUMNS.
     series: pd.DataFrame
-    by_scope: pd.DataFrame
-    by_category: pd.DataFrame
+    by_scope: pd.DataFrame  # ``burn_by_scope`` for the same arguments
+    by_category: pd.DataFrame  # one row per (currency, category): ``currency, category`` + FIGURES
 
 
 def burn_view(engine: Engine, settings: Settings, start: date | None = None, end: date | None = None,
               as_of: date | None = None, squads: tuple[str, ...] = (), currency: str | None = None) -> BurnView:
-    """``BurnView``: four figures of the page from one read (each on its own reads the lines again: at 1M
-    issues 40 ms a read, a third of the page's queries)."""
+    """``BurnView``: four figures from one read of the lines (at 1M issues 40 ms a read; the page made one
+    per figure before). ``currency`` keeps one currency only."""
     data = _Data(engine, settings, start, end, as_of or date.today(), squads)
-    return BurnView(_figure_frame(data, ["currency"], currency), _series(data, currency, None),
+    return BurnView(_figure_frame(data, ["currency"], currency), _series(data, currency),
                     _figure_frame(data, ["scope", "currency"], currency),
                     _figure_frame(data, ["currency", "category"], currency))
 

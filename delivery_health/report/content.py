@@ -17,7 +17,7 @@ for the same window:
   current status and no link history, so the dependencies open at an earlier date cannot be
   rebuilt (only the staleness cut-off would move) and a made-up comparison is worse than none.
 - Budget burn: budget period = the (fiscal) year of the quarter, as of the quarter end:
-  ``burn_totals`` per currency, ``burn_by_scope``, ``monthly_series`` (the S-curve, with the events of the
+  ``budget.burn_view`` (totals per currency, per scope, the S-curve, with the events of the
   budget period), ``sow_ledger``;
   the previous quarter's totals use its own (fiscal) year, as of its end.
 - Action items: monthly cohorts created in the quarter as of its end (``cohorts``, ``items``,
