@@ -19,7 +19,7 @@ st.caption(f"{filters.label} ({days} days) · production = {', '.join(filters.en
 
 by = st.radio("Trend by", ["week", "month"], horizontal=True, key="by",
               bind="query-params")
-rows, window = ui.cached(dora.dora_trends_and_window, by=by, **selection)
+rows, window, previous = ui.cached(dora.dora_view, by=by, **selection)
 if rows.empty:
     ui.show_empty("No production deployments, deployment attempts or incidents in this window for this selection. "
                   "Widen the date range or squads in the sidebar, or load deployments (GitHub Actions runs, "
@@ -29,7 +29,7 @@ if rows.empty:
 
 # ---- headline ----------------------------------------------------------------------------------------
 _BADGE = {"elite": "green", "high": "blue", "medium": "orange", "low": "red"}
-headline = dora.headline_rows(window, ui.cached(dora.dora_previous_window, **selection))
+headline = dora.headline_rows(window, previous)
 st.subheader("The five keys")
 st.caption(f"Change is against the previous {days} days.")
 for col, item in zip(st.columns(len(headline)), headline.to_dict("records")):

@@ -213,13 +213,38 @@ def test_drill_down_pages_and_counts(loaded):
     assert dora_drill.row_counts(engine, settings, *JAN, kinds=("incidents",)) == {"incidents": 5}  # only those asked
 
 
-def test_trends_and_window_together_are_the_two_apart(loaded):
+def test_view_is_trends_window_and_previous_window_apart(loaded):
     engine, settings = loaded
     for by in ("week", "month"):
-        trends, window = dora.dora_trends_and_window(engine, settings, *JAN, by=by, squads=("payments",))
-        pd.testing.assert_frame_equal(trends, dora.dora_trends(engine, settings, *JAN, by=by, squads=("payments",)))
-        pd.testing.assert_frame_equal(window, dora.dora_window(engine, settings, *JAN, squads=("payments",)))
-    assert window["deployments"].tolist() == [4, 4]  # payments (P1 P5 P6 P7) and the selection, which is payments
+        view = dora.dora_view(engine, settings, *JAN, by=by, squads=("payments",))
+        pd.testing.assert_frame_equal(view.trends, dora.dora_trends(engine, settings, *JAN, by=by, squads=("payments",)))
+        pd.testing.assert_frame_equal(view.window, dora.dora_window(engine, settings, *JAN, squads=("payments",)))
+        before = dora.dora_window(engine, settings, *dora.previous_window(*JAN), squads=("payments",))
+        pd.testing.assert_frame_equal(view.previous, before.drop(columns=[c for c in before if c.endswith("_tier")]))
+    assert view.window["deployments"].tolist() == [4, 4]  # payments (P1 P5 P6 P7) and the selection, which is payments
+    # December 2023 (the 28 days before): P0 alone.
+    assert dora.previous_window(*JAN) == (date(2023, 12, 4), date(2023, 12, 31))
+    assert view.previous["deployments"].tolist() == [1, 1]
+
+
+@pytest.mark.parametrize("windows", [
+    # W2 (01-08 .. 01-14) crosses the boundary: each window counts only its own days of it (S1 01-08, S2 01-09
+    # in the first; none in the second).
+    [(date(2024, 1, 1), date(2024, 1, 10)), (date(2024, 1, 11), date(2024, 1, 28))],
+    # A gap (01-06 .. 01-14, holding P7, S1, S2 and INC-1, INC-3) belongs to neither window.
+    [(date(2024, 1, 1), date(2024, 1, 5)), (date(2024, 1, 15), date(2024, 1, 28))],
+])
+def test_windows_read_together_are_each_window_apart(loaded, windows):
+    engine, settings = loaded
+    together = dora.dora_windows(engine, settings, windows)
+    for window, frame in zip(windows, together):
+        pd.testing.assert_frame_equal(frame, dora.dora_window(engine, settings, *window))
+    first, second = (f.loc[f["squad"].isna()].iloc[0] for f in together)
+    if windows[1][0].day == 11:
+        assert (first["deployments"], second["deployments"]) == (6, 2)  # P1 P5 P6 P7 S1 S2 | S3 L1
+    else:
+        assert (first["deployments"], second["deployments"]) == (3, 2)  # P1 P5 P6 | S3 L1
+        assert (first["incidents"], second["incidents"]) == (1, 2)  # INC-2 | INC-5, INC-4
 
 
 def test_headline_compares_with_previous_window(loaded):

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 import sqlalchemy as sa
@@ -71,7 +71,7 @@ def _flag(cond: sa.ColumnElement) -> sa.ColumnElement:
     return sa.func.sum(sa.case((cond, 1), else_=0))
 
 
-def _bases(src: dora_sql.DoraSources, rules: list[squad_rules.Rule]) -> list[tuple[Subquery, Callable]]:
+def _bases(src: dora_sql.DoraSources) -> list[tuple[Subquery, Callable]]:
     """(subquery with columns ``t`` and ``squad``, measures over it) for each kind of fact."""
     prod, failed = src.production, dora_sql.failed_deployment_ids(src.attribution)
     deps = (sa.select(prod.c.finished_at.label("t"), prod.c.squad, prod.c.is_rework,
@@ -81,7 +81,7 @@ def _bases(src: dora_sql.DoraSources, rules: list[squad_rules.Rule]) -> list[tup
     fails = sa.select(runs.c.run_at.label("t"), runs.c.squad).where(runs.c.outcome == "failure").subquery()
     lead = src.lead
     commits = sa.select(lead.c.finished_at.label("t"), lead.c.squad, lead.c.lead_seconds).subquery()
-    inc = dora_sql.incidents_with_recovery(rules)
+    inc = src.incidents
     incs = sa.select(inc.c.started_at.label("t"), inc.c.squad, inc.c.resolved_at, inc.c.recovery_seconds).subquery()
 
     def lead_measures(w):
@@ -102,57 +102,73 @@ def _bases(src: dora_sql.DoraSources, rules: list[squad_rules.Rule]) -> list[tup
     ]
 
 
-def _aggregate(conn: Connection, base: Subquery, measures: Callable, grains: tuple[str | None, ...], start: date,
-               end: date, selected: tuple[str, ...], fiscal_start: int) -> dict[str | None, pd.DataFrame]:
-    """For each grain (a period, or None for the whole window): the measures per (period_start, squad) and per
-    period for the selection (squad = _TOTAL). One query for them all (GROUPING SETS), so the facts are read
-    once. At most one grain is a period."""
-    lo, hi = instants(start, end)
-    by = next((g for g in grains if g), None)
-    cols = [period_start(by, base.c.t, fiscal_start).label("period_start")] if by else []
-    q = sa.select(base, *cols).where(base.c.t >= lo, base.c.t < hi)
+Window = tuple[date, date]  # inclusive dates
+
+
+def _aggregate(conn: Connection, base: Subquery, measures: Callable, grains: tuple[str | None, ...],
+               windows: list[Window], selected: tuple[str, ...], fiscal_start: int) -> list[dict[str | None, pd.DataFrame]]:
+    """For each window (not overlapping), for each grain (a period, or None for the whole window): the measures per (period_start,
+    squad) and per period for the selection (squad = _TOTAL). One query for them all (GROUPING SETS, each set
+    keyed on the window as well), so the facts are read once, and a week crossing two windows counts in each
+    only its days inside it, as a query per window would."""
+    bounds = [instants(start, end) for start, end in windows]
+    inside = [sa.and_(base.c.t >= lo, base.c.t < hi) for lo, hi in bounds]
+    period_grains = [g for g in dict.fromkeys(grains) if g]
+    q = (sa.select(base, sa.case(*((cond, i) for i, cond in enumerate(inside))).label("_window"),
+                   *(period_start(g, base.c.t, fiscal_start).label(f"_p_{g}") for g in period_grains))
+         .where(base.c.t >= min(lo for lo, _ in bounds), base.c.t < max(hi for _, hi in bounds)))
+    if any(hi < lo for (_, hi), (lo, _) in zip(sorted(bounds), sorted(bounds)[1:])):
+        q = q.where(sa.or_(*inside))  # not the gap between two windows
     if selected:
         q = q.where(base.c.squad.in_(selected))
     w = q.subquery("w")
-    period = [w.c.period_start] if by else []
-    sets = [s for g in grains for s in (sa.tuple_(*(period if g else []), w.c.squad), sa.tuple_(*(period if g else [])))]
-    whole = [sa.func.grouping(w.c.period_start).label("_whole")] if by else []
-    q = (sa.select(*period, w.c.squad, sa.func.grouping(w.c.squad).label("_total"), *whole, sa.func.count().label("_n"),
+    keys = {g: [w.c._window, *([w.c[f"_p_{g}"]] if g else [])] for g in dict.fromkeys(grains)}
+    sets = [s for cols in keys.values() for s in (sa.tuple_(*cols, w.c.squad), sa.tuple_(*cols))]
+    q = (sa.select(w.c._window, *(w.c[f"_p_{g}"] for g in period_grains), w.c.squad,
+                   sa.func.grouping(w.c.squad).label("_total"),
+                   *(sa.func.grouping(w.c[f"_p_{g}"]).label(f"_g_{g}") for g in period_grains),
                    *measures(w))
          .select_from(w).group_by(sa.func.grouping_sets(*sets)))
     frame = read_frame(conn, q)
-    out = {}
-    for grain in grains:
-        part = frame[frame["_whole"] == (0 if grain else 1)] if by and not frame.empty else frame
-        if part.empty:
-            out[grain] = pd.DataFrame(columns=["period_start", "squad"])
-            continue
-        # The grand total of no rows is still one row: drop it, as a period without facts has no row either.
-        part = part[part["_n"] > 0].copy()
-        part["squad"] = part["squad"].where(part["_total"] == 0, _TOTAL)
-        if not grain:
-            part["period_start"] = start
-        out[grain] = part.drop(columns=[c for c in ("_total", "_n", "_whole") if c in part]).reset_index(drop=True)
+    out: list[dict[str | None, pd.DataFrame]] = [{} for _ in windows]
+    for grain in dict.fromkeys(grains):
+        # A row is of the period grain whose column it is grouped on, else of the whole window.
+        mine = (frame[f"_g_{grain}"] == 0) if grain else pd.Series(True, index=frame.index)
+        for other in period_grains:
+            if other != grain:
+                mine &= frame[f"_g_{other}"] == 1
+        for i, (start, _) in enumerate(windows):
+            part = frame[mine & (frame["_window"] == i)].copy()
+            if part.empty:
+                out[i][grain] = pd.DataFrame(columns=["period_start", "squad"])
+                continue
+            part["squad"] = part["squad"].where(part["_total"] == 0, _TOTAL)
+            part["period_start"] = part[f"_p_{grain}"] if grain else start
+            out[i][grain] = part.drop(columns=[c for c in part if c.startswith("_")]).reset_index(drop=True)
     return out
 
 
-def _frames(engine: Engine, settings: Settings, start: date, end: date, grains: tuple[str | None, ...],
-            selected: tuple[str, ...]) -> dict[str | None, pd.DataFrame]:
-    """For each grain, every measure per period (or the whole window for None) and squad; empty without data."""
+def _frames(engine: Engine, settings: Settings, windows: list[Window], grains: tuple[str | None, ...],
+            selected: tuple[str, ...]) -> list[dict[str | None, pd.DataFrame]]:
+    """For each window, for each grain, every measure per period (or the whole window for None) and squad;
+    empty without data."""
     empty = pd.DataFrame(columns=ROW_KEYS + ["commits", "clamped_commits"])
     if not store.database_exists(engine):
-        return {g: empty for g in grains}
+        return [{g: empty for g in grains} for _ in windows]
     rules = squad_rules.load_rules(settings.squads_path)
-    def part(base: Subquery, measures: Callable) -> dict[str | None, pd.DataFrame]:
+    fiscal_start = settings.fiscal_year_start_month
+
+    def part(base: Subquery, measures: Callable) -> list[dict[str | None, pd.DataFrame]]:
         with engine.connect() as conn:
-            return _aggregate(conn, base, measures, grains, start, end, selected, settings.fiscal_year_start_month)
+            return _aggregate(conn, base, measures, grains, windows, selected, fiscal_start)
 
     with engine.connect() as conn:
-        src = dora_facts.sources(conn, settings, rules, instants(start, end)[1])
+        src = dora_facts.sources(conn, settings, rules, max(instants(*window)[1] for window in windows))
     # One query per kind of fact (deployments, lead times, failed attempts, recoveries): at once where they can be.
-    parts = store.concurrently(engine, *(lambda b=base, m=m: part(b, m) for base, m in _bases(src, rules)))
-    return {g: _rows([p[g] for p in parts], start, end, g, settings.fiscal_year_start_month) if any(not p[g].empty for p in parts) else empty
-            for g in grains}
+    parts = store.concurrently(engine, *(lambda b=base, m=m: part(b, m) for base, m in _bases(src)))
+    return [{g: _rows([p[i][g] for p in parts], start, end, g, fiscal_start)
+             if any(not p[i][g].empty for p in parts) else empty for g in dict.fromkeys(grains)}
+            for i, (start, end) in enumerate(windows)]
 
 
 def _rows(parts: list[pd.DataFrame], start: date, end: date, by: str | None, fiscal_start: int) -> pd.DataFrame:
@@ -183,12 +199,6 @@ def _rows(parts: list[pd.DataFrame], start: date, end: date, by: str | None, fis
     return out[ROW_KEYS + ["commits", "clamped_commits"]].reset_index(drop=True)
 
 
-def _frame(engine: Engine, settings: Settings, start: date, end: date, by: str | None,
-           selected: tuple[str, ...]) -> pd.DataFrame:
-    """Every measure per period (or the whole window when ``by`` is None) and squad; empty without data."""
-    return _frames(engine, settings, start, end, (by,), selected)[by]
-
-
 # ---- public API ------------------------------------------------------------------------------------
 
 def dora_trends(engine: Engine, settings: Settings, start: date, end: date, by: str = "week",
@@ -196,7 +206,7 @@ def dora_trends(engine: Engine, settings: Settings, start: date, end: date, by: 
     """The ``ROW_KEYS`` rows (see the module docstring) for [start, end]; empty when the window holds no data."""
     if by not in GRAINS:
         raise ValueError(f"unknown period {by!r} (one of {', '.join(GRAINS)})")
-    return _frame(engine, settings, start, end, by, tuple(squads))[ROW_KEYS]
+    return _frames(engine, settings, [(start, end)], (by,), tuple(squads))[0][by][ROW_KEYS]
 
 
 def dora_window(engine: Engine, settings: Settings, start: date, end: date, squads: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -207,18 +217,39 @@ def dora_window(engine: Engine, settings: Settings, start: date, end: date, squa
     Deployment-frequency tier: the median of deployment days per ISO week over the weeks
     lying wholly inside the window (every week touching it when none does), zero weeks included.
     """
-    frames = _frames(engine, settings, start, end, (None, "week"), tuple(squads))
-    return _with_tiers(frames[None], frames["week"], start, end)
+    return dora_windows(engine, settings, [(start, end)], squads)[0]
 
 
-def dora_trends_and_window(engine: Engine, settings: Settings, start: date, end: date, by: str = "week",
-                           squads: tuple[str, ...] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(dora_trends(by), dora_window)``, weekly trends and the window from one read of the facts (the DORA
-    page shows both; the window's tiers need the weekly figures anyway)."""
-    if by != "week":
-        return dora_trends(engine, settings, start, end, by, squads), dora_window(engine, settings, start, end, squads)
-    frames = _frames(engine, settings, start, end, (None, "week"), tuple(squads))
-    return frames["week"][ROW_KEYS], _with_tiers(frames[None], frames["week"], start, end)
+def dora_windows(engine: Engine, settings: Settings, windows: list[Window],
+                 squads: tuple[str, ...] = ()) -> list[pd.DataFrame]:
+    """``dora_window`` of each of ``windows`` (not overlapping), from one read of the facts (the scorecard's two
+    quarters)."""
+    frames = _frames(engine, settings, list(windows), (None, "week"), tuple(squads))
+    return [_with_tiers(f[None], f["week"], start, end) for f, (start, end) in zip(frames, windows)]
+
+
+def previous_window(start: date, end: date) -> Window:
+    """The window of equal length just before ``start``: what the headline compares with."""
+    length = end - start + timedelta(days=1)
+    return start - length, start - timedelta(days=1)
+
+
+class DoraView(NamedTuple):
+    """What the DORA page shows."""
+
+    trends: pd.DataFrame  # dora_trends by the page's period
+    window: pd.DataFrame  # dora_window
+    previous: pd.DataFrame  # dora_window's measures (no tiers) over previous_window
+
+
+def dora_view(engine: Engine, settings: Settings, start: date, end: date, by: str = "week",
+              squads: tuple[str, ...] = ()) -> DoraView:
+    """The trends, the window with its tiers and the previous window, from one read of the facts."""
+    if by not in GRAINS:
+        raise ValueError(f"unknown period {by!r} (one of {', '.join(GRAINS)})")
+    before, now = _frames(engine, settings, [previous_window(start, end), (start, end)], (None, "week", by),
+                          tuple(squads))
+    return DoraView(now[by][ROW_KEYS], _with_tiers(now[None], now["week"], start, end), before[None])
 
 
 def _with_tiers(out: pd.DataFrame, weekly: pd.DataFrame, start: date, end: date) -> pd.DataFrame:
@@ -244,8 +275,13 @@ def _with_tiers(out: pd.DataFrame, weekly: pd.DataFrame, start: date, end: date)
 def dora_tiers_frame(engine: Engine, settings: Settings, start: date, end: date,
                      squads: tuple[str, ...] = ()) -> pd.DataFrame:
     """``TIER_KEYS``: per squad and for the selection (squad None), each elite|high|medium|low|None."""
-    w = dora_window(engine, settings, start, end, squads)
-    return pd.DataFrame({"squad": w["squad"], **{k: w[f"{k}_tier"] for k in TIER_KEYS[1:]}}, columns=TIER_KEYS)
+    return tiers_of(dora_window(engine, settings, start, end, squads))
+
+
+def tiers_of(window: pd.DataFrame) -> pd.DataFrame:
+    """``dora_tiers_frame``'s columns of a ``dora_window`` frame."""
+    return pd.DataFrame({"squad": window["squad"], **{k: window[f"{k}_tier"] for k in TIER_KEYS[1:]}},
+                        columns=TIER_KEYS)
 
 
 # key, label, window column, unit, higher is better, tier column
@@ -269,19 +305,12 @@ def dora_headline(engine: Engine, settings: Settings, start: date, end: date, sq
     ``start``; ``change`` = value - previous (None when either is missing). Rework rate
     has no DORA tier (tier None). Empty when the window holds no data.
     """
-    return headline_rows(dora_window(engine, settings, start, end, squads),
-                         dora_previous_window(engine, settings, start, end, squads))
-
-
-def dora_previous_window(engine: Engine, settings: Settings, start: date, end: date,
-                         squads: tuple[str, ...] = ()) -> pd.DataFrame:
-    """``dora_window``'s measures (no tiers) over the window of equal length just before ``start``."""
-    length = end - start + timedelta(days=1)
-    return _frame(engine, settings, start - length, start - timedelta(days=1), None, tuple(squads))
+    before, now = dora_windows(engine, settings, [previous_window(start, end), (start, end)], squads)
+    return headline_rows(now, before)
 
 
 def headline_rows(window: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
-    """``dora_headline``'s rows from a ``dora_window`` frame and a ``dora_previous_window`` frame (a page
+    """``dora_headline``'s rows from a ``dora_window`` frame and one over ``previous_window`` (a page
     that shows the window already has it)."""
     if window.empty:
         return pd.DataFrame(columns=HEADLINE_COLUMNS)

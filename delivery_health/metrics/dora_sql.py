@@ -195,13 +195,14 @@ def _window_candidates(settings: Settings, prod: Subquery) -> sa.Select:
 
 @dataclass(frozen=True)
 class DoraSources:
-    """The four building blocks the DORA queries read: computed in the query (``live_sources``) or read
+    """The building blocks the DORA queries read: computed in the query (``live_sources``) or read
     from the tables ``dora_facts`` precomputed for the configured settings. Same columns either way."""
 
     runs: FromClause  # ``attempts``
     production: FromClause  # ``production``
     lead: FromClause  # ``lead_rows``
     attribution: FromClause  # ``attribution``
+    incidents: FromClause  # ``incidents_with_recovery``
     precomputed: bool
 
 
@@ -209,7 +210,8 @@ def live_sources(settings: Settings, rules: list[squads.Rule], before: datetime 
     """The building blocks computed in the query; ``before`` as in ``production`` (an upper bound on the
     deployments read, which changes none of the rows before it)."""
     return DoraSources(attempts(settings, rules), production(settings, rules, before),
-                       lead_rows(settings, rules, before), attribution(settings, rules), precomputed=False)
+                       lead_rows(settings, rules, before), attribution(settings, rules),
+                       incidents_with_recovery(rules), precomputed=False)
 
 
 def failed_deployment_ids(a: FromClause) -> Subquery:

@@ -3,7 +3,8 @@
 Every figure is the page's own function over the quarter, so the scorecard, the pages and
 the CLI cannot disagree:
 
-- DORA tiers: ``dora.dora_tiers_frame`` over the quarter (to the as-of date while it runs).
+- DORA tiers: ``dora.dora_window``'s over the quarter (to the as-of date while it runs); both quarters
+  from one read of the facts (``dora.dora_windows``).
 - Open at-risk dependencies: ``dependencies.dependency_risk`` as of the as-of date, counting a
   dependency for a squad when either side belongs to it (the dependency page's squad filter).
   Exports hold the issues' *current* status and no link history, so a past quarter's count
@@ -46,11 +47,15 @@ def review_quarters(quarter: str, as_of: date, fiscal_start: int = 1) -> dict[st
     return {"current": (start, min(end, as_of)), "previous": (prev_start, prev_end)}
 
 
-def _tiers(engine: Engine, settings: Settings, window: tuple[date, date]) -> dict[str | None, dict]:
-    frame = dora.dora_tiers_frame(engine, settings, *window)
-    # String columns hold a missing tier as NaN: make it None, like the other figures.
-    return {None if pd.isna(row["squad"]) else row["squad"]: {k: None if pd.isna(v) else v for k, v in row.items()}
-            for row in frame.to_dict("records")}
+def _tiers(engine: Engine, settings: Settings, windows: list[tuple[date, date]]) -> list[dict[str | None, dict]]:
+    """For each window: squad (None: the organisation) -> its four tiers."""
+    out = []
+    for window in dora.dora_windows(engine, settings, windows):
+        frame = dora.tiers_of(window)
+        # String columns hold a missing tier as NaN: make it None, like the other figures.
+        out.append({None if pd.isna(row["squad"]) else row["squad"]: {k: None if pd.isna(v) else v for k, v in row.items()}
+                    for row in frame.to_dict("records")})
+    return out
 
 
 def _variances(engine: Engine, settings: Settings, names: list[str], as_of: date) -> dict[str, tuple]:
@@ -95,9 +100,9 @@ def _whole_scorecard(engine: Engine, settings: Settings, quarter: str, as_of: da
     quarters = review_quarters(quarter, as_of, settings.fiscal_year_start_month)
     now, before = quarters["current"], quarters["previous"]
     names = squad_names(engine, settings)
-    (tiers_now, tiers_before, closure_now, closure_before, risk, variance_now, variance_before) = store.concurrently(
+    ((tiers_before, tiers_now), closure_now, closure_before, risk, variance_now, variance_before) = store.concurrently(
         engine,
-        lambda: _tiers(engine, settings, now), lambda: _tiers(engine, settings, before),
+        lambda: _tiers(engine, settings, [before, now]),
         lambda: _closure(engine, settings, now), lambda: _closure(engine, settings, before),
         lambda: dependencies.dependency_risk(engine, settings, as_of).rows,
         lambda: _variances(engine, settings, names, now[1]), lambda: _variances(engine, settings, names, before[1]))
