@@ -96,28 +96,25 @@ def cohorts(engine: Engine, settings: Settings, start: date, end: date, as_of: d
     if squads:
         base = sa.select(base).where(base.c.squad.in_(squads)).subquery()
 
-    def stats(*keys: Any) -> sa.Select:
-        return sa.select(
-            base.c.period_start, *keys,
-            sa.func.count().label("items"), sa.func.sum(base.c.is_resolved).label("resolved"),
-            sa.func.count(base.c.due_date).label("with_due_date"),
-            sa.func.sum(base.c.is_on_time).label("resolved_on_time"), sa.func.sum(base.c.is_overdue).label("overdue"),
-            sa.func.percentile_cont(0.5).within_group(base.c.hours).label("time_to_close_median_hours"),
-        ).group_by(base.c.period_start, *keys)
-
+    # Per squad and per period for the whole selection in one read (GROUPING SETS).
+    stats = sa.select(
+        base.c.period_start, base.c.squad, sa.func.grouping(base.c.squad).label("_total"),
+        sa.func.count().label("items"), sa.func.sum(base.c.is_resolved).label("resolved"),
+        sa.func.count(base.c.due_date).label("with_due_date"),
+        sa.func.sum(base.c.is_on_time).label("resolved_on_time"), sa.func.sum(base.c.is_overdue).label("overdue"),
+        sa.func.percentile_cont(0.5).within_group(base.c.hours).label("time_to_close_median_hours"),
+    ).group_by(sa.func.grouping_sets(sa.tuple_(base.c.period_start, base.c.squad), sa.tuple_(base.c.period_start)))
     with engine.connect() as conn:
-        per_squad = read_frame(conn, stats(base.c.squad))
-        totals = read_frame(conn, stats())
-    if per_squad.empty:
+        frame = read_frame(conn, stats)
+    if frame.empty:
         return pd.DataFrame(columns=COLUMNS)
-    totals["squad"] = None
-    frame = pd.concat([per_squad, totals], ignore_index=True)
+    frame["_total"] = frame["_total"] == 1
+    frame["squad"] = frame["squad"].astype(object).where(~frame["_total"], None)
     for col in ("items", "resolved", "with_due_date", "resolved_on_time", "overdue"):
         frame[col] = frame[col].astype(int)
     frame["closure_rate"] = frame["resolved"] / frame["items"]
     frame["on_time_closure_rate"] = (frame["resolved_on_time"] / frame["with_due_date"].where(frame["with_due_date"] > 0))
     frame["time_to_close_median_hours"] = frame["time_to_close_median_hours"].astype(float)
-    frame["_total"] = frame["squad"].isna()
     frame = frame.sort_values(["period_start", "_total", "squad"], na_position="last", kind="stable")
     return frame[COLUMNS].reset_index(drop=True)
 
