@@ -441,7 +441,7 @@ def data_version(conn: Connection) -> str:
 
 def derived_is_current(conn: Connection, name: str, fingerprint: str) -> bool:
     """True when the derived set ``name`` was last built for ``fingerprint`` from the data as it is now."""
-    if not sa.inspect(conn).has_table(derived_state.name):  # a store created before these tables
+    if not table_exists(conn, derived_state.name):  # a store created before these tables
         return False
     row = conn.execute(sa.select(derived_state.c.fingerprint, derived_state.c.data_version)
                        .where(derived_state.c.id == name)).first()
@@ -465,18 +465,21 @@ def record_derived(conn: Connection, name: str, fingerprint: str) -> None:
                                                built_at=utcnow()))
 
 
-# Engines whose database has been seen to hold the schema: nothing drops it, so it is not asked again (a
+# Per engine, the tables its database has been seen to hold: nothing drops one, so it is not asked again (a
 # catalogue query of 2 ms, which every metric function makes first).
-_HAS_SCHEMA: weakref.WeakSet[Engine] = weakref.WeakSet()
+_TABLES_SEEN: weakref.WeakKeyDictionary[Engine, set[str]] = weakref.WeakKeyDictionary()
+
+
+def table_exists(bind: Engine | Connection, name: str) -> bool:
+    engine = bind.engine
+    seen = _TABLES_SEEN.setdefault(engine, set())
+    if name not in seen and sa.inspect(bind).has_table(name):
+        seen.add(name)
+    return name in seen
 
 
 def database_exists(engine: Engine) -> bool:
-    if engine in _HAS_SCHEMA:
-        return True
-    found = sa.inspect(engine).has_table("schema_version")
-    if found:
-        _HAS_SCHEMA.add(engine)
-    return found
+    return table_exists(engine, schema_version.name)
 
 
 def is_empty(engine: Engine) -> bool:

@@ -116,7 +116,7 @@ def _batch(fetched: Fetched, settings: Settings, path: str) -> Batch:
 
 def _retire_missing(engine: Engine, path: str, batch: Batch, matched: set[str]) -> None:
     """Mark for removal the issues this query brought before that it no longer matches."""
-    if not state.store_exists(engine) or not sa.inspect(engine).has_table(store.work_items.name):
+    if not state.store_exists(engine) or not store.table_exists(engine, store.work_items.name):
         return
     wi = store.work_items
     with engine.connect() as conn:

@@ -24,7 +24,7 @@ def state_id(source: str, server: str, query: str) -> str:
 
 def last_updated(engine: Engine, source: str, server: str, query: str) -> datetime | None:
     """The newest `updated` (UTC) of the records synced so far for this query, or None."""
-    if not store_exists(engine) or not sa.inspect(engine).has_table(store.sync_state.name):
+    if not store_exists(engine) or not store.table_exists(engine, store.sync_state.name):
         return None
     s = store.sync_state
     with engine.connect() as conn:
