@@ -29,7 +29,7 @@ period with ``squad`` None for the whole selection):
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
 import pandas as pd
@@ -71,12 +71,19 @@ def _flag(cond: sa.ColumnElement) -> sa.ColumnElement:
     return sa.func.sum(sa.case((cond, 1), else_=0))
 
 
-def _bases(src: dora_sql.DoraSources) -> list[tuple[Subquery, Callable]]:
-    """(subquery with columns ``t`` and ``squad``, measures over it) for each kind of fact."""
+def _bases(src: dora_sql.DoraSources, lo: datetime, hi: datetime) -> list[tuple[Subquery, Callable]]:
+    """(subquery with columns ``t`` and ``squad``, measures over it) for each kind of fact, at least the facts
+    in [lo, hi)."""
     prod, failed = src.production, dora_sql.failed_deployment_ids(src.attribution)
-    deps = (sa.select(prod.c.finished_at.label("t"), prod.c.squad, prod.c.is_rework,
-                      failed.c.deployment_id.isnot(None).label("failed"))
-            .select_from(prod.outerjoin(failed, failed.c.deployment_id == prod.c.id)).subquery())
+    # Deployments counted per day and squad first: deployment days are distinct days, and a DISTINCT over a few
+    # thousand day rows is far cheaper than over every deployment in each grouping set (PostgreSQL sorts for it).
+    # Windows and periods are whole days, so the day rows fall into them as the deployments would.
+    day = sa.func.date_trunc("day", prod.c.finished_at)
+    deps = (sa.select(day.label("t"), prod.c.squad, sa.func.count().label("n"), _flag(prod.c.is_rework).label("rework"),
+                      _flag(failed.c.deployment_id.isnot(None)).label("failed"))
+            .select_from(prod.outerjoin(failed, failed.c.deployment_id == prod.c.id))
+            .where(prod.c.finished_at >= lo, prod.c.finished_at < hi)  # on the column, where an index or zone map is
+            .group_by(day, prod.c.squad).subquery())
     runs = src.runs
     fails = sa.select(runs.c.run_at.label("t"), runs.c.squad).where(runs.c.outcome == "failure").subquery()
     lead = src.lead
@@ -91,9 +98,9 @@ def _bases(src: dora_sql.DoraSources) -> list[tuple[Subquery, Callable]]:
                 _flag(w.c.lead_seconds < 0).label("clamped_commits")]
 
     return [
-        (deps, lambda w: [sa.func.count().label("deployments"),
-                          sa.func.count(sa.distinct(sa.cast(w.c.t, sa.Date))).label("deployment_days"),
-                          _flag(w.c.failed).label("failed_deployments"), _flag(w.c.is_rework).label("rework_deployments")]),
+        (deps, lambda w: [sa.func.sum(w.c.n).label("deployments"), sa.func.count(sa.distinct(w.c.t)).label("deployment_days"),
+                          sa.func.sum(w.c.failed).label("failed_deployments"),
+                          sa.func.sum(w.c.rework).label("rework_deployments")]),
         (fails, lambda w: [sa.func.count().label("failed_attempts")]),
         (commits, lead_measures),
         (incs, lambda w: [sa.func.count().label("incidents"), _flag(w.c.resolved_at.is_(None)).label("open_incidents"),
@@ -162,10 +169,11 @@ def _frames(engine: Engine, settings: Settings, windows: list[Window], grains: t
         with engine.connect() as conn:
             return _aggregate(conn, base, measures, grains, windows, selected, fiscal_start)
 
+    lo, hi = min(instants(*w)[0] for w in windows), max(instants(*w)[1] for w in windows)
     with engine.connect() as conn:
-        src = dora_facts.sources(conn, settings, rules, max(instants(*window)[1] for window in windows))
+        src = dora_facts.sources(conn, settings, rules, hi)
     # One query per kind of fact (deployments, lead times, failed attempts, recoveries): at once where they can be.
-    parts = store.concurrently(engine, *(lambda b=base, m=m: part(b, m) for base, m in _bases(src)))
+    parts = store.concurrently(engine, *(lambda b=base, m=m: part(b, m) for base, m in _bases(src, lo, hi)))
     return [{g: _rows([p[i][g] for p in parts], start, end, g, fiscal_start)
              if any(not p[i][g].empty for p in parts) else empty for g in dict.fromkeys(grains)}
             for i, (start, end) in enumerate(windows)]
