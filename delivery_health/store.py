@@ -277,8 +277,10 @@ dora_attribution = sa.Table(
 )
 dora_incidents = sa.Table(
     "dora_incidents", metadata,
-    sa.Column("id", sa.String), sa.Column("squad", sa.String), sa.Column("started_at", sa.DateTime),
+    sa.Column("id", sa.String), sa.Column("service", sa.String), sa.Column("squad", sa.String),
+    sa.Column("severity", sa.String), sa.Column("title", sa.String), sa.Column("started_at", sa.DateTime),
     sa.Column("resolved_at", sa.DateTime), sa.Column("recovery_seconds", sa.Double),
+    sa.Column("deployment_id", sa.String), sa.Column("attributed_by", sa.String), sa.Column("deployment_ref", sa.String),
 )
 # The filter bar's and the inventory's summaries of what is loaded (metrics.catalog), one row per value:
 # kind team | action_squad | environment (value), or inventory (value = kind of record, rows and time span).

@@ -14,10 +14,11 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from delivery_health import store
 from delivery_health.ingest import ingest_file
-from delivery_health.metrics import catalog, dora, dora_facts, overview
+from delivery_health.metrics import catalog, dora, dora_drill, dora_facts, overview
 from delivery_health.settings import Settings
 from delivery_health.squads import load_rules
 from tests.conftest import ROOT
@@ -94,6 +95,19 @@ def test_a_new_ingest_makes_them_stale_until_refreshed(refreshed, tmp_path: Path
     assert dora_facts.refresh_if_stale(engine, settings) is not None
     assert _current(engine, settings) and _squads(engine, settings)["discovery"] == 4
     assert dora_facts.refresh_if_stale(engine, settings) is None  # current: nothing to do
+
+
+def test_refresh_makes_the_tables_anew_with_columns_added_since(refreshed) -> None:
+    engine, settings = refreshed
+    with engine.begin() as conn:  # a store whose dora_incidents predates its attribution columns
+        conn.execute(sa.text("DROP TABLE dora_incidents"))
+        conn.execute(sa.text("CREATE TABLE dora_incidents (id VARCHAR, squad VARCHAR, started_at TIMESTAMP, "
+                             "resolved_at TIMESTAMP, recovery_seconds DOUBLE PRECISION)"))
+    done = dora_facts.refresh(engine, settings)
+    assert done.rows["incidents"] == 5  # INC-1..INC-5
+    incidents = dora_drill.incidents_in_window(engine, settings, *JAN)
+    # INC-4 started 7 days and 1 minute after S3, its service's last deployment: attributed to none.
+    assert incidents.set_index("id").loc["INC-4", "attributed_by"] == "none"
 
 
 def test_cli_ingest_precomputes_and_refresh_recomputes(tmp_path: Path) -> None:

@@ -71,7 +71,7 @@ def _flag(cond: sa.ColumnElement) -> sa.ColumnElement:
     return sa.func.sum(sa.case((cond, 1), else_=0))
 
 
-def _bases(src: dora_sql.DoraSources, lo: datetime, hi: datetime) -> list[tuple[Subquery, Callable]]:
+def _bases(src: dora_sql.DoraSources, rules: list[squad_rules.Rule], lo: datetime, hi: datetime) -> list[tuple[Subquery, Callable]]:
     """(subquery with columns ``t`` and ``squad``, measures over it) for each kind of fact, at least the facts
     in [lo, hi)."""
     prod, failed = src.production, dora_sql.failed_deployment_ids(src.attribution)
@@ -88,7 +88,8 @@ def _bases(src: dora_sql.DoraSources, lo: datetime, hi: datetime) -> list[tuple[
     fails = sa.select(runs.c.run_at.label("t"), runs.c.squad).where(runs.c.outcome == "failure").subquery()
     lead = src.lead
     commits = sa.select(lead.c.finished_at.label("t"), lead.c.squad, lead.c.lead_seconds).subquery()
-    inc = src.incidents
+    # Computed in the query, recovery time needs no attribution (which sorts every deployment).
+    inc = src.incidents if src.precomputed else dora_sql.incidents_with_recovery(rules)
     incs = sa.select(inc.c.started_at.label("t"), inc.c.squad, inc.c.resolved_at, inc.c.recovery_seconds).subquery()
 
     def lead_measures(w):
@@ -173,7 +174,7 @@ def _frames(engine: Engine, settings: Settings, windows: list[Window], grains: t
     with engine.connect() as conn:
         src = dora_facts.sources(conn, settings, rules, hi)
     # One query per kind of fact (deployments, lead times, failed attempts, recoveries): at once where they can be.
-    parts = store.concurrently(engine, *(lambda b=base, m=m: part(b, m) for base, m in _bases(src, lo, hi)))
+    parts = store.concurrently(engine, *(lambda b=base, m=m: part(b, m) for base, m in _bases(src, rules, lo, hi)))
     return [{g: _rows([p[i][g] for p in parts], start, end, g, fiscal_start)
              if any(not p[i][g].empty for p in parts) else empty for g in dict.fromkeys(grains)}
             for i, (start, end) in enumerate(windows)]

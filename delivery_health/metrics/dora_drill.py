@@ -113,7 +113,7 @@ def _commits(start: date, end: date, squads: tuple[str, ...]) -> Query:
 def _incidents(start: date, end: date, squads: tuple[str, ...]) -> Query:
     """Incidents started in the window with their attribution, newest first."""
     def query(src: dora_sql.DoraSources, rules: list[squad_rules.Rule]) -> sa.Select:
-        inc = dora_sql.incidents_attributed(src.attribution, rules)
+        inc = src.incidents
         return (sa.select(inc.c.id, inc.c.service, inc.c.squad, inc.c.severity, inc.c.title, inc.c.started_at,
                           inc.c.resolved_at,
                           sa.case((inc.c.resolved_at.is_(None), "open"), else_="resolved").label("status"),

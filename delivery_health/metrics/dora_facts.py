@@ -90,6 +90,9 @@ def refresh(engine: Engine, settings: Settings) -> Refresh:
     rows = {}
     with engine.begin() as conn:
         for name, table, order in _TABLES:
+            # Made anew with their rows: a store made before a column was added to one gets it.
+            table.drop(conn, checkfirst=True)
+            table.create(conn)
             rows[name] = store.replace_rows(conn, table, getattr(live, name), order_by=order)
         store.analyze(conn, [table for _, table, _ in _TABLES])
         rows["catalog"] = catalog.refresh(conn)

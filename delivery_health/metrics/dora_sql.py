@@ -202,16 +202,16 @@ class DoraSources:
     production: FromClause  # ``production``
     lead: FromClause  # ``lead_rows``
     attribution: FromClause  # ``attribution``
-    incidents: FromClause  # ``incidents_with_recovery``
+    incidents: FromClause  # ``incidents_attributed`` (the attribution's incidents with their squads)
     precomputed: bool
 
 
 def live_sources(settings: Settings, rules: list[squads.Rule], before: datetime | None = None) -> DoraSources:
     """The building blocks computed in the query; ``before`` as in ``production`` (an upper bound on the
     deployments read, which changes none of the rows before it)."""
-    return DoraSources(attempts(settings, rules), production(settings, rules, before),
-                       lead_rows(settings, rules, before), attribution(settings, rules),
-                       incidents_with_recovery(rules), precomputed=False)
+    attributed = attribution(settings, rules)
+    return DoraSources(attempts(settings, rules), production(settings, rules, before), lead_rows(settings, rules, before),
+                       attributed, incidents_attributed(attributed, rules), precomputed=False)
 
 
 def failed_deployment_ids(a: FromClause) -> Subquery:
