@@ -205,13 +205,13 @@ def sources_and_skipped_rows(history: pd.DataFrame) -> None:
     st.caption("Per export format: files loaded, the last ingest, and rows read, inserted, updated and rejected "
                "by the latest load of each file.")
     st.dataframe(history, hide_index=True, width="stretch")
-    skipped = cached(overview.skipped_rows)
+    skipped = cached(overview.skipped_row_count)
     st.subheader("Data quality")
-    if skipped.empty:
+    if not skipped:
         st.success("Every row of every loaded file was used.")
     else:
-        st.warning(f"{len(skipped):,} rows of loaded files were not used. Each is listed with its file and reason.")
-        rows_table(skipped, "skipped_rows.csv", "Download skipped rows")
+        st.warning(f"{skipped:,} rows of loaded files were not used. Each is listed with its file and reason.")
+        drill_table(overview.skipped_rows, skipped, "skipped_rows.csv", "Download skipped rows")
 
 
 @dataclass(frozen=True)

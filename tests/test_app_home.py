@@ -50,6 +50,22 @@ def test_loaded_data_is_listed_per_source(monkeypatch, duckdb_url: str, tmp_path
     assert "Every row of every loaded file was used." in at.success[0].value
 
 
+def test_skipped_rows_are_counted_and_the_first_ones_listed(monkeypatch, duckdb_url: str, tmp_path: Path) -> None:
+    # The first deployment four times over (same service, environment and start: one key): the last copy is
+    # loaded, the three before it are skipped as superseded.
+    first = DEPLOYMENTS.splitlines()[1]
+    path = tmp_path / "deployments.csv"
+    path.write_text(DEPLOYMENTS + "\n".join([first] * 3) + "\n")
+    ingest_file(store.make_engine(duckdb_url), path, Settings(db_url=duckdb_url))
+    monkeypatch.setenv("DELIVERY_HEALTH_TABLE_MAX_ROWS", "2")
+    at = _app(monkeypatch, duckdb_url, tmp_path).run()
+    assert not at.exception
+    assert "3 rows of loaded files were not used" in at.warning[0].value
+    assert "Showing the first 2 of 3 rows" in " ".join(c.value for c in at.caption)
+    shown = next(df.value for df in at.dataframe if "row_ref" in df.value.columns)
+    assert len(shown) == 2 and shown["reason"].str.startswith("superseded by row").all()
+
+
 def test_a_fiscal_year_sets_the_quarters_on_offer_and_in_review(monkeypatch, duckdb_url: str, tmp_path: Path) -> None:
     path = tmp_path / "deployments.csv"
     path.write_text(DEPLOYMENTS)

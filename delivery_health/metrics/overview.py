@@ -57,14 +57,24 @@ def ingest_history(engine: Engine, settings: Settings) -> pd.DataFrame:
         return read_frame(conn, q, cols)
 
 
-def skipped_rows(engine: Engine, settings: Settings) -> pd.DataFrame:
-    """Every row an accepted file did not load, with its file and reason (the data-quality panel)."""
+def skipped_rows(engine: Engine, settings: Settings, limit: int | None = None) -> pd.DataFrame:
+    """Every row an accepted file did not load (the first ``limit`` when given), with its file and reason (the
+    data-quality panel)."""
     s = store.skipped_rows
     cols = ["format", "path", "row_ref", "reason"]
     if not store.database_exists(engine):
         return pd.DataFrame(columns=cols)
+    q = sa.select(s.c.format, s.c.path, s.c.row_ref, s.c.reason).order_by(s.c.path, s.c.id)
     with engine.connect() as conn:
-        return read_frame(conn, sa.select(s.c.format, s.c.path, s.c.row_ref, s.c.reason).order_by(s.c.path, s.c.id), cols)
+        return read_frame(conn, q if limit is None else q.limit(limit), cols)
+
+
+def skipped_row_count(engine: Engine, settings: Settings) -> int:
+    """How many rows ``skipped_rows`` holds."""
+    if not store.database_exists(engine):
+        return 0
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(store.skipped_rows)).scalar_one()
 
 
 def squad_names(engine: Engine, settings: Settings) -> list[str]:
