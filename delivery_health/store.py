@@ -282,6 +282,12 @@ dora_incidents = sa.Table(
     sa.Column("resolved_at", sa.DateTime), sa.Column("recovery_seconds", sa.Double),
     sa.Column("deployment_id", sa.String), sa.Column("attributed_by", sa.String), sa.Column("deployment_ref", sa.String),
 )
+# PostgreSQL reads a window of these by its time column through an index (the window's rows only: 0.11 -> 0.06 s
+# for the DORA drill-down at 1M issues). DuckDB skips row groups by their min/max instead; an index would only
+# slow the refresh's inserts there.
+for _table, _column in ((dora_runs, "run_at"), (dora_production, "finished_at"), (dora_lead, "finished_at"),
+                        (dora_incidents, "started_at")):
+    sa.Index(f"{_table.name}_{_column}", _table.c[_column]).ddl_if(dialect="postgresql")
 # The filter bar's and the inventory's summaries of what is loaded (metrics.catalog), one row per value:
 # kind team | action_squad | environment (value), or inventory (value = kind of record, rows and time span).
 data_catalog = sa.Table(

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.sql import Subquery
+from sqlalchemy.sql import FromClause, Subquery
 
 from delivery_health import squads as squad_rules
 from delivery_health import store
@@ -63,6 +63,22 @@ def _in(sub: Subquery, time_col: str, start: date, end: date, squads: tuple[str,
     return conds + ([sub.c.squad.in_(squads)] if squads else [])
 
 
+def _counted_as(runs: FromClause) -> sa.ColumnElement:
+    """How a production-environment run counts: ``deployment``, ``failed attempt`` or ``not counted``."""
+    return sa.case((sa.and_(runs.c.outcome == "success", runs.c.finished_at.isnot(None)), "deployment"),
+                   (runs.c.outcome == "failure", "failed attempt"), else_="not counted")
+
+
+def _runs(start: date, end: date, squads: tuple[str, ...]) -> Query:
+    """The window's production-environment runs (``service, squad, counted_as``), without the drill-down's joins."""
+    def query(src: dora_sql.DoraSources, rules: list[squad_rules.Rule]) -> sa.Select:
+        runs = src.runs
+        return sa.select(runs.c.service, runs.c.squad, _counted_as(runs).label("counted_as")).where(
+            *_in(runs, "run_at", start, end, squads))
+
+    return query
+
+
 def _deployments(start: date, end: date, squads: tuple[str, ...], limit: int | None = None) -> Query:
     """Every production-environment run in the window, newest first (``deployments_in_window``); the first
     ``limit`` of them are picked before the joins when given, so only their commits are counted."""
@@ -80,8 +96,7 @@ def _deployments(start: date, end: date, squads: tuple[str, ...], limit: int | N
                    .where(lead.c.finished_at >= lo, lead.c.finished_at < hi,
                           *([lead.c.deployment_id.in_(sa.select(shown.c.id))] if limit is not None else []))
                    .group_by(lead.c.deployment_id).subquery("per_dep"))
-        counted = sa.case((sa.and_(shown.c.outcome == "success", shown.c.finished_at.isnot(None)), "deployment"),
-                          (shown.c.outcome == "failure", "failed attempt"), else_="not counted")
+        counted = _counted_as(shown)
         is_dep = counted == "deployment"
         return (sa.select(shown.c.id, shown.c.service, shown.c.squad, shown.c.environment, shown.c.status,
                           shown.c.outcome, counted.label("counted_as"), shown.c.started_at, shown.c.finished_at,
@@ -202,7 +217,7 @@ def data_quality(engine: Engine, settings: Settings, start: date, end: date,
 
     (clamped,) = _sources_query(engine, settings, aggregate(_commits(start, end, squads), lambda c: [
         flagged(c.c.clamped)]), before, read, (0,))
-    unassigned, services = _sources_query(engine, settings, aggregate(_deployments(start, end, squads), lambda d: [
+    unassigned, services = _sources_query(engine, settings, aggregate(_runs(start, end, squads), lambda d: [
         flagged(unmapped(d)), id_list(sa.case((unmapped(d), d.c.service)))]), before, read, (0, None))
     unattributed, refs, ref_ids = _sources_query(engine, settings, aggregate(_incidents(start, end, squads), lambda i: [
         flagged(i.c.attributed_by == "none"), flagged(dangling(i)), id_list(sa.case((dangling(i), i.c.id)))]),
