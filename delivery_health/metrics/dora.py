@@ -28,6 +28,7 @@ period with ``squad`` None for the whole selection):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
@@ -54,7 +55,10 @@ ROW_KEYS = ["period_start", "squad", "deployments", "deployment_days", "deploys_
 TIER_KEYS = ["squad", "deployment_frequency", "lead_time", "change_failure_rate", "recovery_time"]
 _COUNTS = ["deployments", "deployment_days", "failed_attempts", "failed_deployments", "incidents", "open_incidents",
            "rework_deployments", "commits", "clamped_commits"]
-_TOTAL = "\x00all"  # merge key of the whole-selection rows (pandas merges would pair None with None anyway)
+_MEDIANS = ["lead_time_median_hours", "lead_time_p75_hours", "lead_time_p90_hours", "recovery_median_hours"]
+_COLUMNS = ROW_KEYS + ["commits", "clamped_commits"]
+_DTYPES = {"period_start": object, "squad": object, **{c: "int64" for c in _COUNTS}}  # the rest float64
+_TOTAL = "\x00all"  # the whole selection's key among the squads (None would not survive a pandas merge as a key)
 
 
 # ---- aggregation -----------------------------------------------------------------------------------
@@ -160,7 +164,7 @@ def _frames(engine: Engine, settings: Settings, windows: list[Window], grains: t
             selected: tuple[str, ...]) -> list[dict[str | None, pd.DataFrame]]:
     """For each window, for each grain, every measure per period (or the whole window for None) and squad;
     empty without data."""
-    empty = pd.DataFrame(columns=ROW_KEYS + ["commits", "clamped_commits"])
+    empty = pd.DataFrame(columns=_COLUMNS)
     if not store.database_exists(engine):
         return [{g: empty for g in grains} for _ in windows]
     rules = squad_rules.load_rules(settings.squads_path)
@@ -181,31 +185,33 @@ def _frames(engine: Engine, settings: Settings, windows: list[Window], grains: t
 
 
 def _rows(parts: list[pd.DataFrame], start: date, end: date, by: str | None, fiscal_start: int) -> pd.DataFrame:
-    """One grain's measures of every kind of fact, on the full grid of periods and squads, with the ratios."""
-    parts = [p for p in parts if not p.empty]
-    data = parts[0]
-    for p in parts[1:]:
-        data = data.merge(p, on=["period_start", "squad"], how="outer")
-    data["period_start"] = pd.to_datetime(data["period_start"]).dt.date
+    """One grain's measures of every kind of fact, on the full grid of periods and squads, with the ratios.
+
+    In plain Python: a grain has at most a few hundred (period, squad) rows, fewer than the cost of a pandas
+    step each (this way 5 ms, not 13 ms, for a quarter's weeks)."""
+    measures: dict[tuple[date, str], dict[str, Any]] = {}
+    for part in parts:
+        names = [c for c in part.columns if c not in ("period_start", "squad")]
+        for period, squad, *values in part[["period_start", "squad", *names]].itertuples(index=False, name=None):
+            day = period.date() if isinstance(period, datetime) else period
+            measures.setdefault((day, squad), {}).update(zip(names, values))
     starts = periods(start, end, by, fiscal_start) if by else [start]
-    names = sorted(n for n in data["squad"].unique() if n != _TOTAL) + [_TOTAL]
-    grid = pd.DataFrame([(p, s) for s in names for p in starts], columns=["period_start", "squad"])
-    out = grid.merge(data, on=["period_start", "squad"], how="left")
-    for col in ROW_KEYS + ["commits", "clamped_commits"]:
-        if col not in out:
-            out[col] = None
-    for col in _COUNTS:
-        out[col] = pd.to_numeric(out[col]).fillna(0).astype("int64")
-    for col in ("lead_time_median_hours", "lead_time_p75_hours", "lead_time_p90_hours", "recovery_median_hours"):
-        out[col] = pd.to_numeric(out[col]).astype("float64")
-    days = [(min(next_period_start(p, by) - timedelta(days=1), end) - max(p, start)).days + 1 if by
-            else (end - start).days + 1 for p in out["period_start"]]
-    out["deploys_per_week"] = out["deployments"] / pd.Series(days, index=out.index, dtype="float64") * 7
-    has = out["deployments"] > 0
-    out["change_failure_rate"] = (out["failed_deployments"] / out["deployments"]).where(has)
-    out["rework_rate"] = (out["rework_deployments"] / out["deployments"]).where(has)
-    out["squad"] = out["squad"].astype(object).where(out["squad"] != _TOTAL, None)
-    return out[ROW_KEYS + ["commits", "clamped_commits"]].reset_index(drop=True)
+    squads = sorted({squad for _, squad in measures if squad != _TOTAL}) + [_TOTAL]
+    days = {p: (min(next_period_start(p, by) - timedelta(days=1), end) - max(p, start)).days + 1 if by
+            else (end - start).days + 1 for p in starts}
+    columns: dict[str, list] = {c: [] for c in _COLUMNS}
+    for squad in squads:
+        for p in starts:
+            m = measures.get((p, squad), {})
+            row = {c: 0 if m.get(c) is None or m[c] != m[c] else int(m[c]) for c in _COUNTS}  # NaN != NaN
+            row.update({c: math.nan if m.get(c) is None else float(m[c]) for c in _MEDIANS})
+            n = row["deployments"]
+            row.update(period_start=p, squad=None if squad == _TOTAL else squad, deploys_per_week=n / days[p] * 7,
+                       change_failure_rate=row["failed_deployments"] / n if n else math.nan,
+                       rework_rate=row["rework_deployments"] / n if n else math.nan)
+            for c in _COLUMNS:
+                columns[c].append(row[c])
+    return pd.DataFrame({c: pd.Series(v, dtype=_DTYPES.get(c, "float64")) for c, v in columns.items()})
 
 
 # ---- public API ------------------------------------------------------------------------------------
@@ -268,10 +274,11 @@ def _with_tiers(out: pd.DataFrame, weekly: pd.DataFrame, start: date, end: date)
     full = weekly[(weekly["period_start"] >= start) & (weekly["period_start"] + timedelta(days=6) <= end)]
     weekly = full if not full.empty else weekly
     window_days = (end - start).days + 1
-    freq = []
-    for squad, deployments in zip(out["squad"], out["deployments"]):
-        mine = weekly[weekly["squad"].isna()] if squad is None else weekly[weekly["squad"] == squad]
-        freq.append(dora_tiers.deployment_frequency_tier(list(mine["deployment_days"]), int(deployments), window_days))
+    days_of: dict[str | None, list[int]] = {}
+    for squad, days in zip(weekly["squad"], weekly["deployment_days"]):
+        days_of.setdefault(squad, []).append(int(days))
+    freq = [dora_tiers.deployment_frequency_tier(days_of.get(squad, []), int(deployments), window_days)
+            for squad, deployments in zip(out["squad"], out["deployments"])]
     tiers = {"deployment_frequency_tier": freq,
              "lead_time_tier": [dora_tiers.lead_time_tier(v) for v in out["lead_time_median_hours"]],
              "change_failure_rate_tier": [dora_tiers.change_failure_rate_tier(v) for v in out["change_failure_rate"]],
