@@ -449,11 +449,21 @@ def data_version(conn: Connection) -> str:
 
 def derived_is_current(conn: Connection, name: str, fingerprint: str) -> bool:
     """True when the derived set ``name`` was last built for ``fingerprint`` from the data as it is now."""
+    # Only a connection that has done nothing yet sees exactly what the file holds (not a writer's own changes).
+    state = None if conn.in_transaction() else _file_state(conn.engine)
+    key = (state, name, fingerprint)
+    if state is not None and key in _FILE_DERIVED_CURRENT:
+        return _FILE_DERIVED_CURRENT[key]
     if not table_exists(conn, derived_state.name):  # a store created before these tables
         return False
     row = conn.execute(sa.select(derived_state.c.fingerprint, derived_state.c.data_version)
                        .where(derived_state.c.id == name)).first()
-    return row is not None and (row[0], row[1]) == (fingerprint, data_version(conn))
+    current = row is not None and (row[0], row[1]) == (fingerprint, data_version(conn))
+    if state is not None:
+        if len(_FILE_DERIVED_CURRENT) > 1000:  # markers of writes long past
+            _FILE_DERIVED_CURRENT.clear()
+        _FILE_DERIVED_CURRENT[key] = current
+    return current
 
 
 def replace_rows(conn: Connection, table: sa.Table, source: sa.FromClause, order_by: str | None = None) -> int:
@@ -473,14 +483,36 @@ def record_derived(conn: Connection, name: str, fingerprint: str) -> None:
                                                built_at=utcnow()))
 
 
-# Per engine, the tables its database has been seen to hold: nothing drops one, so it is not asked again (a
-# catalogue query of 2 ms, which every metric function makes first).
+# What every metric function asks first (2-3 ms a question on DuckDB, a handful per call), remembered:
+# - the tables a database holds: nothing drops one. Per engine on a server (long-lived, pooled); per DuckDB file
+#   (the app opens an engine a call on it);
+# - whether a derived set is current, for a DuckDB file only: any write changes the file's marker, and with it the
+#   key. (A server's other clients write without a trace here.)
 _TABLES_SEEN: weakref.WeakKeyDictionary[Engine, set[str]] = weakref.WeakKeyDictionary()
+_FILE_TABLES_SEEN: dict[Path, tuple[tuple[int, int] | None, set[str]]] = {}
+_FILE_DERIVED_CURRENT: dict[tuple, bool] = {}
+
+
+def _file_state(engine: Engine) -> tuple[Path, tuple[int, int] | None] | None:
+    """(file, marker) of a DuckDB file's engine; None for a server or in-memory database."""
+    url = engine.url.render_as_string(hide_password=False)
+    path = duckdb_file(url)
+    return None if path is None else (path, file_marker(url))
+
+
+def _tables_seen(engine: Engine) -> set[str]:
+    state = _file_state(engine)
+    if state is None:
+        return _TABLES_SEEN.setdefault(engine, set())
+    path, marker = state
+    known = _FILE_TABLES_SEEN.get(path)
+    if known is None or known[0] != marker:
+        known = _FILE_TABLES_SEEN[path] = (marker, set())
+    return known[1]
 
 
 def table_exists(bind: Engine | Connection, name: str) -> bool:
-    engine = bind.engine
-    seen = _TABLES_SEEN.setdefault(engine, set())
+    seen = _tables_seen(bind.engine)
     if name not in seen and sa.inspect(bind).has_table(name):
         seen.add(name)
     return name in seen
