@@ -182,7 +182,8 @@ def row_counts(engine: Engine, settings: Settings, start: date, end: date, squad
     """How many rows each of ``DRILLS`` (those named in ``kinds``) has for the selection (a page shows the
     first few and says of how many)."""
     before = instants(start, end)[1]
-    queries = {"deployments": (_deployments(start, end, squads), before), "commits": (_commits(start, end, squads), before),
+    # The deployments drill-down's rows are the window's runs, one each: counted without its joins.
+    queries = {"deployments": (_runs(start, end, squads), before), "commits": (_commits(start, end, squads), before),
                "incidents": (_incidents(start, end, squads), None)}
     return {kind: _count(engine, settings, *queries[kind]) for kind in kinds}
 
