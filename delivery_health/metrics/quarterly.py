@@ -71,6 +71,18 @@ def _variances(engine: Engine, settings: Settings, names: list[str], as_of: date
     return out
 
 
+def _at_risk(engine: Engine, settings: Settings, as_of: date) -> dict[str | None, int]:
+    """squad (None: the organisation) -> open at-risk dependencies with either side in it."""
+    rows = dependencies.dependency_risk(engine, settings, as_of).rows
+    counts: dict[str | None, int] = {None: 0}
+    for blocker, blocked, at_risk in zip(rows["blocker_squad"], rows["blocked_squad"], rows["at_risk"]):
+        if at_risk:
+            counts[None] += 1
+            for squad in {blocker, blocked}:
+                counts[squad] = counts.get(squad, 0) + 1
+    return counts
+
+
 def _closure(engine: Engine, settings: Settings, window: tuple[date, date]) -> dict[str | None, dict]:
     frame = actions.cohorts(engine, settings, window[0], window[1], as_of=window[1], by="quarter")
     return {None if pd.isna(row["squad"]) else row["squad"]: row for row in frame.to_dict("records")}
@@ -91,7 +103,7 @@ def for_squads(card: pd.DataFrame, squads: tuple[str, ...]) -> pd.DataFrame:
     if not squads:
         return card
     known = {squad: row for squad, row in zip(card["squad"], card.to_dict("records"))}
-    rows = [known.get(squad) or _row(squad, {}, {}, {}, {}, None, {}, {}) for squad in [*squads, None]]
+    rows = [known.get(squad) or _row(squad, {}, {}, {}, {}, {}, {}, {}) for squad in [*squads, None]]
     frame = pd.DataFrame(rows, columns=COLUMNS)
     return _none_stays_none(frame, rows)
 
@@ -104,7 +116,7 @@ def _whole_scorecard(engine: Engine, settings: Settings, quarter: str, as_of: da
         engine,
         lambda: _tiers(engine, settings, [before, now]),
         lambda: _closure(engine, settings, now), lambda: _closure(engine, settings, before),
-        lambda: dependencies.dependency_risk(engine, settings, as_of).rows,
+        lambda: _at_risk(engine, settings, as_of),
         lambda: _variances(engine, settings, names, now[1]), lambda: _variances(engine, settings, names, before[1]))
     rows = [_row(squad, tiers_now, tiers_before, closure_now, closure_before, risk, variance_now, variance_before)
             for squad in [*names, None]]
@@ -112,17 +124,13 @@ def _whole_scorecard(engine: Engine, settings: Settings, quarter: str, as_of: da
 
 
 def _row(squad: str | None, tiers_now: dict, tiers_before: dict, closure_now: dict, closure_before: dict,
-         risk: pd.DataFrame | None, variance_now: dict, variance_before: dict) -> dict:
+         risk: dict[str | None, int], variance_now: dict, variance_before: dict) -> dict:
     """One squad's (None: the organisation's) row from the parts (empty parts: a squad with nothing loaded)."""
     row: dict = {"squad": squad}
     for t in TIERS:
         row[f"{t}_tier"] = tiers_now.get(squad, {}).get(t)
         row[f"{t}_tier_previous"] = tiers_before.get(squad, {}).get(t)
-    if risk is None or risk.empty:
-        row["at_risk_dependencies"] = 0
-    else:
-        mine = risk if squad is None else risk[(risk["blocker_squad"] == squad) | (risk["blocked_squad"] == squad)]
-        row["at_risk_dependencies"] = int(mine["at_risk"].sum())
+    row["at_risk_dependencies"] = risk.get(squad, 0)
     if squad is None:
         row["budget_currency"], row["budget_variance_pct"], row["budget_variance_pct_previous"] = None, None, None
     else:
