@@ -57,7 +57,7 @@ _COUNTS = ["deployments", "deployment_days", "failed_attempts", "failed_deployme
 _MEDIANS = ["lead_time_median_hours", "lead_time_p75_hours", "lead_time_p90_hours", "recovery_median_hours"]
 _COLUMNS = ROW_KEYS + ["commits", "clamped_commits"]
 _DTYPES = {"period_start": object, "squad": object, **{c: "int64" for c in _COUNTS}}  # the rest float64
-_TOTAL = "\x00all"  # the whole selection's key among the squads (None would not survive a pandas merge as a key)
+_TOTAL = "\x00all"  # the whole selection's key among the squads (no squad is called this)
 
 
 # ---- aggregation -----------------------------------------------------------------------------------
@@ -74,7 +74,8 @@ def _flag(cond: sa.ColumnElement) -> sa.ColumnElement:
     return sa.func.sum(sa.case((cond, 1), else_=0))
 
 
-def _bases(src: dora_sql.DoraSources, rules: list[squad_rules.Rule], lo: datetime, hi: datetime) -> list[tuple[Subquery, Callable]]:
+def _bases(src: dora_sql.DoraSources, rules: list[squad_rules.Rule], lo: datetime,
+           hi: datetime) -> list[tuple[Subquery, Callable]]:
     """(subquery with columns ``t`` and ``squad``, measures over it) for each kind of fact, at least the facts
     in [lo, hi)."""
     prod, failed = src.production, dora_sql.failed_deployment_ids(src.attribution)
@@ -102,7 +103,8 @@ def _bases(src: dora_sql.DoraSources, rules: list[squad_rules.Rule], lo: datetim
                 _flag(w.c.lead_seconds < 0).label("clamped_commits")]
 
     return [
-        (deps, lambda w: [sa.func.sum(w.c.n).label("deployments"), sa.func.count(sa.distinct(w.c.t)).label("deployment_days"),
+        (deps, lambda w: [sa.func.sum(w.c.n).label("deployments"),
+                          sa.func.count(sa.distinct(w.c.t)).label("deployment_days"),
                           sa.func.sum(w.c.failed).label("failed_deployments"),
                           sa.func.sum(w.c.rework).label("rework_deployments")]),
         (fails, lambda w: [sa.func.count().label("failed_attempts")]),
@@ -117,7 +119,8 @@ Window = tuple[date, date]  # inclusive dates
 
 
 def _aggregate(conn: Connection, base: Subquery, measures: Callable, grains: tuple[str | None, ...],
-               windows: list[Window], selected: tuple[str, ...], fiscal_start: int) -> list[dict[str | None, list[dict]]]:
+               windows: list[Window], selected: tuple[str, ...],
+               fiscal_start: int) -> list[dict[str | None, list[dict]]]:
     """For each window (not overlapping), for each grain (a period, or None for the whole window): the measures per
     (period_start, squad) and per period for the selection (squad = _TOTAL), as records. One query for them all
     (GROUPING SETS, each set keyed on the window as well), so the facts are read once, and a week crossing two

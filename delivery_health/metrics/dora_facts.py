@@ -13,6 +13,7 @@ open dependencies (``dependencies.refresh``) and the repeat incidents (``actions
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -87,6 +88,8 @@ def refresh(engine: Engine, settings: Settings) -> Refresh:
     rules = squad_rules.load_rules(settings.squads_path)
     store.init_db(engine)
     live = dora_sql.live_sources(settings, rules)
+    # The incidents join the attribution just written (after it in _TABLES) instead of computing it again.
+    live = dataclasses.replace(live, incidents=dora_sql.incidents_attributed(store.dora_attribution, rules))
     rows = {}
     with engine.begin() as conn:
         for name, table, order in _TABLES:

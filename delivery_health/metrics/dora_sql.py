@@ -210,8 +210,9 @@ def live_sources(settings: Settings, rules: list[squads.Rule], before: datetime 
     """The building blocks computed in the query; ``before`` as in ``production`` (an upper bound on the
     deployments read, which changes none of the rows before it)."""
     attributed = attribution(settings, rules)
-    return DoraSources(attempts(settings, rules), production(settings, rules, before), lead_rows(settings, rules, before),
-                       attributed, incidents_attributed(attributed, rules), precomputed=False)
+    return DoraSources(attempts(settings, rules), production(settings, rules, before),
+                       lead_rows(settings, rules, before), attributed, incidents_attributed(attributed, rules),
+                       precomputed=False)
 
 
 def failed_deployment_ids(a: FromClause) -> Subquery:

@@ -53,8 +53,8 @@ def _tiers(engine: Engine, settings: Settings, windows: list[tuple[date, date]])
     for window in dora.dora_windows(engine, settings, windows):
         frame = dora.tiers_of(window)
         # String columns hold a missing tier as NaN: make it None, like the other figures.
-        out.append({None if pd.isna(row["squad"]) else row["squad"]: {k: None if pd.isna(v) else v for k, v in row.items()}
-                    for row in frame.to_dict("records")})
+        out.append({None if pd.isna(row["squad"]) else row["squad"]:
+                    {k: None if pd.isna(v) else v for k, v in row.items()} for row in frame.to_dict("records")})
     return out
 
 
