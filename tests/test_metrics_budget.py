@@ -200,6 +200,20 @@ def test_variance_by_squad_is_burn_totals_per_squad(loaded):
     assert _row(frame, squad="payments", currency="EUR")["budget_total"] == 12550  # 12500 + PAY's 50
 
 
+def test_variances_at_several_dates_are_each_date_apart(loaded):
+    engine, settings = loaded
+    squads = ["platform", "payments", "Search"]
+    end_2023 = date(2023, 12, 31)
+    frames = budget.variances_by_squad(engine, settings, squads, [end_2023, AS_OF])
+    for day, frame in zip([end_2023, AS_OF], frames):
+        pd.testing.assert_frame_equal(frame, budget.variance_by_squad(engine, settings, squads, day))
+    # 2023 holds payments' December only: budget 999, spend 900, all of it elapsed: (900 - 999) / 999.
+    before = _row(frames[0], squad="payments", currency="EUR")
+    assert (before["budget_total"], before["burn_to_date"]) == (999, 900)
+    assert before["variance_pct"] == pytest.approx(-99 / 999)
+    assert _row(frames[1], squad="payments", currency="EUR")["budget_total"] == 12550
+
+
 def test_monthly_series_is_the_s_curve(loaded):
     engine, settings = loaded
     s = budget.burn_view(engine, settings, as_of=AS_OF, squads=("search",), currency="USD").series

@@ -162,16 +162,22 @@ class _Data:
     """Budget and spend lines for a period, as-of date and squad selection (scopes/categories canonical)."""
 
     def __init__(self, engine: Engine, settings: Settings, start: date | None, end: date | None, as_of: date,
-                 squads: tuple[str, ...]):
+                 squads: tuple[str, ...], lines: tuple[pd.DataFrame, pd.DataFrame] | None = None):
+        """``lines``: budget and spend lines read once for several as-of dates (``_lines``), taken instead of
+        reading them."""
         self.start, self.end = budget_period(start, end, as_of, settings.fiscal_year_start_month)
         self.as_of = as_of
         self.rr_months = run_rate_months(as_of)
-        if not store.database_exists(engine):
+        first = min(self.start, self.rr_months[0])
+        if lines is not None:
+            budget, spend = lines
+            self.budget = budget[(budget["month"] >= self.start) & (budget["month"] <= self.end)].reset_index(drop=True)
+            self.spend = spend[(spend["date"] >= first) & (spend["date"] <= as_of)].reset_index(drop=True)
+        elif not store.database_exists(engine):
             self.budget = pd.DataFrame(columns=BUDGET_COLUMNS[:4] + ["currency", "source_file"])
             self.spend = pd.DataFrame(columns=SPEND_COLUMNS[:8])
         else:
             self.budget = _budget_lines(engine, settings, self.start, self.end, squads)
-            first = min(self.start, self.rr_months[0])
             self.spend = _spend_lines(engine, settings, first, as_of, squads)
         _canonical([self.budget, self.spend], "scope")
         _canonical([self.budget, self.spend], "category")
@@ -302,8 +308,24 @@ def _scope_squads(engine: Engine, settings: Settings) -> dict[str, str]:
 def variance_by_squad(engine: Engine, settings: Settings, squads: list[str], as_of: date) -> pd.DataFrame:
     """``squad, currency`` + FIGURES for ``as_of``'s (fiscal) year, per squad: the rows ``burn_totals`` gives
     with ``squads=(squad,)``, from one read and one grouping of the lines instead of one per squad."""
-    data = _Data(engine, settings, None, None, as_of, ())
+    return variances_by_squad(engine, settings, squads, [as_of])[0]
+
+
+def variances_by_squad(engine: Engine, settings: Settings, squads: list[str], dates: list[date]) -> list[pd.DataFrame]:
+    """``variance_by_squad`` at each of ``dates``, from one read of the lines they need (the scorecard's two
+    quarter ends)."""
+    if not dates or not store.database_exists(engine):
+        return [_variance_by_squad(_Data(engine, settings, None, None, d, ()), {}, squads) for d in dates]
+    fiscal_start = settings.fiscal_year_start_month
+    periods = [budget_period(None, None, d, fiscal_start) for d in dates]
+    first = min(min(start, run_rate_months(d)[0]) for (start, _), d in zip(periods, dates))
+    lines = (_budget_lines(engine, settings, min(p[0] for p in periods), max(p[1] for p in periods), ()),
+             _spend_lines(engine, settings, first, max(dates), ()))
     mapped = _scope_squads(engine, settings)
+    return [_variance_by_squad(_Data(engine, settings, None, None, d, (), lines), mapped, squads) for d in dates]
+
+
+def _variance_by_squad(data: _Data, mapped: dict[str, str], squads: list[str]) -> pd.DataFrame:
     columns = ["squad", "currency"] + FIGURES
     scopes = set(data.budget["scope"].unique()) | set(data.spend["scope"].unique())
     # Each scope's squads (a scope named after one squad and mapped to another counts for both).

@@ -58,16 +58,19 @@ def _tiers(engine: Engine, settings: Settings, windows: list[tuple[date, date]])
     return out
 
 
-def _variances(engine: Engine, settings: Settings, names: list[str], as_of: date) -> dict[str, tuple]:
-    """squad -> (currency or currencies, variance fraction or None when several currencies or no plan)."""
-    frame = budget.variance_by_squad(engine, settings, names, as_of)
-    out: dict[str, tuple] = {}
-    for squad, rows in frame.groupby("squad", sort=False):
-        if len(rows) > 1:
-            out[squad] = (", ".join(rows["currency"]), None)
-        else:
-            pct = rows["variance_pct"].iloc[0]
-            out[squad] = (rows["currency"].iloc[0], None if pd.isna(pct) else float(pct))
+def _variances(engine: Engine, settings: Settings, names: list[str], dates: list[date]) -> list[dict[str, tuple]]:
+    """For each date: squad -> (currency or currencies, variance fraction or None when several currencies or no
+    plan)."""
+    out = []
+    for frame in budget.variances_by_squad(engine, settings, names, dates):
+        mine: dict[str, tuple] = {}
+        for squad, rows in frame.groupby("squad", sort=False):
+            if len(rows) > 1:
+                mine[squad] = (", ".join(rows["currency"]), None)
+            else:
+                pct = rows["variance_pct"].iloc[0]
+                mine[squad] = (rows["currency"].iloc[0], None if pd.isna(pct) else float(pct))
+        out.append(mine)
     return out
 
 
@@ -112,12 +115,12 @@ def _whole_scorecard(engine: Engine, settings: Settings, quarter: str, as_of: da
     quarters = review_quarters(quarter, as_of, settings.fiscal_year_start_month)
     now, before = quarters["current"], quarters["previous"]
     names = squad_names(engine, settings)
-    ((tiers_before, tiers_now), closure_now, closure_before, risk, variance_now, variance_before) = store.concurrently(
+    ((tiers_before, tiers_now), closure_now, closure_before, risk, (variance_before, variance_now)) = store.concurrently(
         engine,
         lambda: _tiers(engine, settings, [before, now]),
         lambda: _closure(engine, settings, now), lambda: _closure(engine, settings, before),
         lambda: _at_risk(engine, settings, as_of),
-        lambda: _variances(engine, settings, names, now[1]), lambda: _variances(engine, settings, names, before[1]))
+        lambda: _variances(engine, settings, names, [before[1], now[1]]))
     rows = [_row(squad, tiers_now, tiers_before, closure_now, closure_before, risk, variance_now, variance_before)
             for squad in [*names, None]]
     return _none_stays_none(pd.DataFrame(rows, columns=COLUMNS), rows)
