@@ -163,8 +163,8 @@ class _Data:
 
     def __init__(self, engine: Engine, settings: Settings, start: date | None, end: date | None, as_of: date,
                  squads: tuple[str, ...], lines: tuple[pd.DataFrame, pd.DataFrame] | None = None):
-        """``lines``: budget and spend lines read once for several as-of dates (``_lines``), taken instead of
-        reading them."""
+        """``lines``: the budget and spend lines of a wider span, read once for several as-of dates
+        (``variances_by_squad``): this date's are picked from them instead of read."""
         self.start, self.end = budget_period(start, end, as_of, settings.fiscal_year_start_month)
         self.as_of = as_of
         self.rr_months = run_rate_months(as_of)
