@@ -27,7 +27,7 @@ import pytest
 
 from delivery_health import store
 from delivery_health.ingest import ingest_file
-from delivery_health.metrics import catalog, dependencies
+from delivery_health.metrics import catalog, dependencies, quarterly
 from delivery_health.metrics.params import MetricParams
 from delivery_health.settings import Settings
 
@@ -118,6 +118,18 @@ def test_summary_and_squad_pairs(csv_db) -> None:
     # Mobile->Mobile: APP-7->8, APP-9->10, APP-10->9, APP-10->12.
     assert pairs == {("Platform", "Web"): (1, 1), ("Platform", "unassigned"): (1, 0), ("Platform", "Platform"): (1, 1),
                      ("Web", "Web"): (1, 0), ("Web", "Mobile"): (1, 0), ("Mobile", "Mobile"): (4, 0)}
+
+
+def test_at_risk_by_squad_pair_and_the_scorecard_count(csv_db) -> None:
+    engine, settings = csv_db
+    # At risk: APP-1->APP-2 (late, Platform->Web) and APP-3->APP-4 (unscheduled and stale, Platform->Platform).
+    assert sorted(dependencies.at_risk_by_squad_pair(engine, settings, AS_OF)) == [
+        ("Platform", "Platform", 1), ("Platform", "Web", 1)]
+    # Counted once per squad on either side, once for the organisation: Platform is in both, Web in one.
+    assert quarterly._at_risk(engine, settings, AS_OF) == {None: 2, "Platform": 2, "Web": 1}
+    # A day later APP-5 (updated 06-02) is 14 days old: stale, so Web->Web is at risk too.
+    later = dependencies.at_risk_by_squad_pair(engine, settings, date(2024, 6, 16))
+    assert sorted(later) == [("Platform", "Platform", 1), ("Platform", "Web", 1), ("Web", "Web", 1)]
 
 
 def test_squad_and_release_filters(csv_db) -> None:

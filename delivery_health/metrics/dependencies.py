@@ -135,15 +135,44 @@ def refresh(conn: Connection, rules: list[squads.Rule]) -> int:
     return written
 
 
-def _open_edges(engine: Engine, settings: Settings, as_of: date) -> pd.DataFrame:
-    rules = squads.load_rules(settings.squads_path)
+def _risk_flags(edges: sa.FromClause, settings: Settings, as_of: date) -> dict[str, sa.ColumnElement]:
+    """``late``, ``unscheduled``, ``stale`` and ``at_risk`` of an open dependency (the module docstring), in SQL:
+    the page's rows and the scorecard's counts read the same expressions."""
+    need, land = edges.c.need_date, edges.c.land_date
     stale_before = datetime.combine(as_of - timedelta(days=settings.stale_days - 1), time())
+    late = sa.and_(need.isnot(None), land.isnot(None), land > need)
+    unscheduled = sa.and_(need.isnot(None), land.is_(None))
+    stale = sa.func.coalesce(edges.c.blocker_updated_at < stale_before, False)
+    return {"late": late, "unscheduled": unscheduled, "stale": stale, "at_risk": sa.or_(late, unscheduled, stale)}
+
+
+def _edges(conn: Connection, settings: Settings) -> sa.FromClause:
+    """The precomputed open dependencies when current, else the same rows computed in the query."""
+    rules = squads.load_rules(settings.squads_path)
+    return store.dependency_edges if is_current(conn, rules) else _live_edges(rules).subquery("edges")
+
+
+def _open_edges(engine: Engine, settings: Settings, as_of: date) -> pd.DataFrame:
     with engine.connect() as conn:
-        edges = store.dependency_edges if is_current(conn, rules) else _live_edges(rules).subquery("edges")
+        edges = _edges(conn, settings)
+        flags = _risk_flags(edges, settings, as_of)
         q = (sa.select(*(edges.c[c.name] for c in store.dependency_edges.columns),
-                       sa.func.coalesce(edges.c.blocker_updated_at < stale_before, False).label("stale"))
+                       *(flag.label(name) for name, flag in flags.items()))
              .order_by(edges.c.blocker_key, edges.c.blocked_key))
         return read_frame(conn, q)
+
+
+def at_risk_by_squad_pair(engine: Engine, settings: Settings, as_of: date) -> list[tuple[str, str, int]]:
+    """(blocker squad, blocked squad, open dependencies at risk as of ``as_of``) for every pair with any: what
+    ``dependency_risk`` marks ``at_risk``, counted in the database (the scorecard needs no rows)."""
+    if not store.database_exists(engine):
+        return []
+    with engine.connect() as conn:
+        edges = _edges(conn, settings)
+        q = (sa.select(edges.c.blocker_squad, edges.c.blocked_squad, sa.func.count())
+             .where(_risk_flags(edges, settings, as_of)["at_risk"])
+             .group_by(edges.c.blocker_squad, edges.c.blocked_squad))
+        return [tuple(row) for row in conn.execute(q)]
 
 
 def _components(nodes: list[str], blockers_of: dict[str, list[str]]) -> dict[str, int]:
@@ -263,11 +292,8 @@ def dependency_risk(engine: Engine, settings: Settings, as_of: date, squads: tup
     # Plain lists first: iterating pandas' Arrow-backed string columns costs ~1 µs a cell.
     depth, cycles, cyclic = _chains(list(zip(frame["blocker_key"].tolist(), frame["blocked_key"].tolist())))
     frame["cross_team"] = frame["blocker_squad"] != frame["blocked_squad"]
-    pairs = list(zip(frame["need_date"], frame["land_date"]))
-    frame["late"] = [bool(pd.notna(need) and pd.notna(land) and land > need) for need, land in pairs]
-    frame["unscheduled"] = [bool(pd.notna(need) and pd.isna(land)) for need, land in pairs]
-    frame["stale"] = frame["stale"].astype(bool)
-    frame["at_risk"] = frame["late"] | frame["unscheduled"] | frame["stale"]
+    for flag in ("late", "unscheduled", "stale", "at_risk"):
+        frame[flag] = frame[flag].astype(bool)
     reasons = frame[["late", "unscheduled", "stale", "need_date", "land_date", "blocker_updated_at"]]
     frame["risk_reason"] = [_reason(r, as_of) for r in reasons.itertuples()]
     frame["depth"] = frame["blocked_key"].map(depth).astype(int)

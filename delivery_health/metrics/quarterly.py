@@ -76,13 +76,11 @@ def _variances(engine: Engine, settings: Settings, names: list[str], dates: list
 
 def _at_risk(engine: Engine, settings: Settings, as_of: date) -> dict[str | None, int]:
     """squad (None: the organisation) -> open at-risk dependencies with either side in it."""
-    rows = dependencies.dependency_risk(engine, settings, as_of).rows
     counts: dict[str | None, int] = {None: 0}
-    for blocker, blocked, at_risk in zip(rows["blocker_squad"], rows["blocked_squad"], rows["at_risk"]):
-        if at_risk:
-            counts[None] += 1
-            for squad in {blocker, blocked}:
-                counts[squad] = counts.get(squad, 0) + 1
+    for blocker, blocked, n in dependencies.at_risk_by_squad_pair(engine, settings, as_of):
+        counts[None] += n
+        for squad in {blocker, blocked}:
+            counts[squad] = counts.get(squad, 0) + n
     return counts
 
 
