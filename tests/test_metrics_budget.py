@@ -186,32 +186,23 @@ def test_by_category_and_squad_filter(loaded):
                                                                ("payments", "USD")]
 
 
-def test_variance_by_squad_is_burn_totals_per_squad(loaded):
+def test_variance_pct_by_squad_is_burn_totals_per_squad_at_each_date(loaded):
     engine, settings = loaded
     squads = ["platform", "payments", "Search", "nobody"]
-    frame = budget.variance_by_squad(engine, settings, squads, AS_OF)
-    # payments: its own EUR and USD lines plus project PAY (mapped to payments); a squad without lines has no row.
-    assert list(zip(frame["squad"], frame["currency"])) == [
-        ("platform", "EUR"), ("payments", "EUR"), ("payments", "USD"), ("Search", "USD")]
-    for squad in squads:
-        alone = budget.burn_totals(engine, settings, as_of=AS_OF, squads=(squad,))
-        mine = frame[frame["squad"] == squad].drop(columns="squad").reset_index(drop=True)
-        pd.testing.assert_frame_equal(mine, alone, check_dtype=False)
-    assert _row(frame, squad="payments", currency="EUR")["budget_total"] == 12550  # 12500 + PAY's 50
-
-
-def test_variances_at_several_dates_are_each_date_apart(loaded):
-    engine, settings = loaded
-    squads = ["platform", "payments", "Search"]
     end_2023 = date(2023, 12, 31)
-    frames = budget.variances_by_squad(engine, settings, squads, [end_2023, AS_OF])
-    for day, frame in zip([end_2023, AS_OF], frames):
-        pd.testing.assert_frame_equal(frame, budget.variance_by_squad(engine, settings, squads, day))
+    before, now = budget.variance_pct_by_squad(engine, settings, squads, [end_2023, AS_OF])
+    # payments: its own EUR and USD lines plus project PAY (mapped to payments); a squad without lines has no entry.
+    assert {squad: [c for c, _ in rows] for squad, rows in now.items()} == {
+        "platform": ["EUR"], "payments": ["EUR", "USD"], "Search": ["USD"]}
+    for day, found in ((end_2023, before), (AS_OF, now)):
+        for squad in squads:
+            alone = budget.burn_totals(engine, settings, as_of=day, squads=(squad,))
+            expected = [(c, None if pd.isna(v) else pytest.approx(v))
+                        for c, v in zip(alone["currency"], alone["variance_pct"])]
+            assert found.get(squad, []) == expected, (day, squad)
     # 2023 holds payments' December only: budget 999, spend 900, all of it elapsed: (900 - 999) / 999.
-    before = _row(frames[0], squad="payments", currency="EUR")
-    assert (before["budget_total"], before["burn_to_date"]) == (999, 900)
-    assert before["variance_pct"] == pytest.approx(-99 / 999)
-    assert _row(frames[1], squad="payments", currency="EUR")["budget_total"] == 12550
+    assert before["payments"] == [("EUR", pytest.approx(-99 / 999))]
+    assert budget.variance_pct_by_squad(engine, settings, squads, []) == []
 
 
 def test_monthly_series_is_the_s_curve(loaded):

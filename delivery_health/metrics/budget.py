@@ -32,7 +32,6 @@ Definitions, exactly as computed here:
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -111,6 +110,11 @@ def remaining_months(start: date, end: date, as_of: date) -> float:
 
 # --- data ---------------------------------------------------------------------------------------
 
+def variance_fraction(burn: float, planned: float) -> float | None:
+    """(burn - planned) / planned; None when nothing is planned."""
+    return (burn - planned) / planned if abs(planned) > _EPS else None
+
+
 def scope_filter(settings: Settings, selected: tuple[str, ...], scope: ColumnElement) -> ColumnElement:
     """A scope is selected when it, or the squad its project maps to, is a selected squad (any case)."""
     if not selected:
@@ -162,18 +166,12 @@ class _Data:
     """Budget and spend lines for a period, as-of date and squad selection (scopes/categories canonical)."""
 
     def __init__(self, engine: Engine, settings: Settings, start: date | None, end: date | None, as_of: date,
-                 squads: tuple[str, ...], lines: tuple[pd.DataFrame, pd.DataFrame] | None = None):
-        """``lines``: the budget and spend lines of a wider span, read once for several as-of dates
-        (``variances_by_squad``): this date's are picked from them instead of read."""
+                 squads: tuple[str, ...]):
         self.start, self.end = budget_period(start, end, as_of, settings.fiscal_year_start_month)
         self.as_of = as_of
         self.rr_months = run_rate_months(as_of)
         first = min(self.start, self.rr_months[0])
-        if lines is not None:
-            budget, spend = lines
-            self.budget = budget[(budget["month"] >= self.start) & (budget["month"] <= self.end)].reset_index(drop=True)
-            self.spend = spend[(spend["date"] >= first) & (spend["date"] <= as_of)].reset_index(drop=True)
-        elif not store.database_exists(engine):
+        if not store.database_exists(engine):
             self.budget = pd.DataFrame(columns=BUDGET_COLUMNS[:4] + ["currency", "source_file"])
             self.spend = pd.DataFrame(columns=SPEND_COLUMNS[:8])
         else:
@@ -216,7 +214,7 @@ class _Data:
         variance = burn - planned
         return {
             "budget_total": total, "planned_to_date": planned, "burn_to_date": burn, "variance": variance,
-            "variance_pct": variance / planned if abs(planned) > _EPS else None,
+            "variance_pct": variance_fraction(burn, planned),
             "run_rate_monthly": run_rate,
             "forecast_at_completion": burn + run_rate * remaining_months(self.start, self.end, self.as_of),
             "exhaustion_date": self._exhaustion(total, burn, run_rate, cumulative),
@@ -291,53 +289,71 @@ def burn_totals(engine: Engine, settings: Settings, start: date | None = None, e
     return _figure_frame(data, ["currency"], currency)
 
 
-def _scope_squads(engine: Engine, settings: Settings) -> dict[str, str]:
-    """Lower-case scope -> lower-case squad its name maps to (``scope_filter``'s mapping, read once)."""
-    rules = squad_rules.load_rules(settings.squads_path)
-    if not store.database_exists(engine):
-        return {}
-    found: dict[str, str] = {}
-    with engine.connect() as conn:
-        for table in (store.budget_lines, store.spend_lines):
-            mapped = squad_rules.squad_case(rules, {"jira_project": table.c.scope}, team=table.c.scope)
-            for scope, squad in conn.execute(sa.select(table.c.scope, mapped).distinct()):
-                found[scope.lower()] = squad.lower()
-    return found
-
-
-def variance_by_squad(engine: Engine, settings: Settings, squads: list[str], as_of: date) -> pd.DataFrame:
-    """``squad, currency`` + FIGURES for ``as_of``'s (fiscal) year, per squad: the rows ``burn_totals`` gives
-    with ``squads=(squad,)``, from one read and one grouping of the lines instead of one per squad."""
-    return variances_by_squad(engine, settings, squads, [as_of])[0]
-
-
-def variances_by_squad(engine: Engine, settings: Settings, squads: list[str], dates: list[date]) -> list[pd.DataFrame]:
-    """``variance_by_squad`` at each of ``dates``, from one read of the lines they need (the scorecard's two
-    quarter ends)."""
+def variance_pct_by_squad(engine: Engine, settings: Settings, squads: list[str],
+                          dates: list[date]) -> list[dict[str, list[tuple[str, float | None]]]]:
+    """For each of ``dates``: squad -> [(currency, variance_pct)] in currency order, for ``dates``' (fiscal)
+    year as of it; a squad without lines has no entry. The rows and ``variance_pct`` of ``burn_totals`` with
+    ``squads=(squad,)``, from two grouped reads for every squad and date (the scorecard's quarter ends):
+    the scorecard needs burn and planned sums only, not the lines."""
     if not dates or not store.database_exists(engine):
-        return [_variance_by_squad(_Data(engine, settings, None, None, d, ()), {}, squads) for d in dates]
-    fiscal_start = settings.fiscal_year_start_month
-    periods = [budget_period(None, None, d, fiscal_start) for d in dates]
-    first = min(min(start, run_rate_months(d)[0]) for (start, _), d in zip(periods, dates))
-    lines = (_budget_lines(engine, settings, min(p[0] for p in periods), max(p[1] for p in periods), ()),
-             _spend_lines(engine, settings, first, max(dates), ()))
-    mapped = _scope_squads(engine, settings)
-    return [_variance_by_squad(_Data(engine, settings, None, None, d, (), lines), mapped, squads) for d in dates]
+        return [{} for _ in dates]
+    rules = squad_rules.load_rules(settings.squads_path)
+    periods = [budget_period(None, None, d, settings.fiscal_year_start_month) for d in dates]
+    # What makes a (scope, currency) present at a date, as in _Data: budget months in its period, or spend
+    # from the period start or its run-rate months, whichever is first, to the date.
+    firsts = [min(start, run_rate_months(d)[0]) for (start, _), d in zip(periods, dates)]
+    budget = _grouped(engine, rules, store.budget_lines, "month", min(p[0] for p in periods),
+                      max(p[1] for p in periods), [(start, end) for start, end in periods], with_day=True)
+    spend = _grouped(engine, rules, store.spend_lines, "date", min(firsts), max(dates),
+                     [(first, d) for first, d in zip(firsts, dates)] +
+                     [(start, min(d, end)) for (start, end), d in zip(periods, dates)], with_day=False)
+    out = []
+    for i, ((start, end), d) in enumerate(zip(periods, dates)):
+        sums: dict[tuple[str, str, str], list[float]] = {}  # (scope, mapped squad, currency) -> [planned, burn]
+        for (scope, mapped, currency, month), (present, amount) in budget.items():
+            if present[i]:
+                sums.setdefault((scope, mapped, currency), [0.0, 0.0])[0] += amount[i] * elapsed_fraction(month, d)
+        for (scope, mapped, currency, _), (present, amount) in spend.items():
+            if present[i]:
+                sums.setdefault((scope, mapped, currency), [0.0, 0.0])[1] += amount[len(dates) + i]
+        mine: dict[str, list[tuple[str, float | None]]] = {}
+        for squad in squads:
+            per_currency: dict[str, list[float]] = {}
+            for (scope, mapped, currency), (planned, burn) in sums.items():
+                if squad.lower() in (scope, mapped):
+                    total = per_currency.setdefault(currency, [0.0, 0.0])
+                    total[0], total[1] = total[0] + planned, total[1] + burn
+            if per_currency:
+                mine[squad] = [(currency, variance_fraction(burn, planned))
+                               for currency, (planned, burn) in sorted(per_currency.items(), key=lambda c: c[0].lower())]
+        out.append(mine)
+    return out
 
 
-def _variance_by_squad(data: _Data, mapped: dict[str, str], squads: list[str]) -> pd.DataFrame:
-    columns = ["squad", "currency"] + FIGURES
-    scopes = set(data.budget["scope"].unique()) | set(data.spend["scope"].unique())
-    # Each scope's squads (a scope named after one squad and mapped to another counts for both).
-    pairs = pd.DataFrame([(scope, squad) for scope in sorted(scopes) for squad in squads
-                          if squad.lower() in (scope.lower(), mapped.get(scope.lower()))], columns=["scope", "squad"])
-    if pairs.empty:
-        return pd.DataFrame(columns=columns)
-    per_squad = copy.copy(data)
-    per_squad.budget, per_squad.spend = data.budget.merge(pairs, on="scope"), data.spend.merge(pairs, on="scope")
-    frame = _figure_frame(per_squad, ["squad", "currency"], None)
-    order = {squad: n for n, squad in enumerate(squads)}
-    return frame.sort_values("squad", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)[columns]
+def _grouped(engine: Engine, rules: list[squad_rules.Rule], table: sa.Table, day_col: str, first: date, last: date,
+             spans: list[tuple[date, date]], with_day: bool) -> dict[tuple, tuple[list[bool], list[float]]]:
+    """(lower-case scope, lower-case squad its name maps to, currency, day or None) -> (lines in each of ``spans``
+    or not, their amount in each): ``table``'s lines from ``first`` to ``last``, summed in the database."""
+    day = table.c[day_col]
+    lines = (sa.select(table.c.scope, squad_rules.squad_case(rules, {"jira_project": table.c.scope},
+                                                             team=table.c.scope).label("squad"),
+                       table.c.currency, day.label("day"), table.c.amount)
+             .where(day >= first, day <= last).subquery())
+    inside = [sa.and_(lines.c.day >= lo, lines.c.day <= hi) for lo, hi in spans]
+    keys = [lines.c.scope, lines.c.squad, lines.c.currency, *([lines.c.day] if with_day else [])]
+    q = (sa.select(*keys, *(sa.func.sum(sa.case((cond, 1), else_=0)) for cond in inside),
+                   *(sa.func.sum(sa.case((cond, lines.c.amount), else_=0)) for cond in inside))
+         .group_by(*keys))
+    found: dict[tuple, tuple[list[bool], list[float]]] = {}
+    with engine.connect() as conn:
+        for row in conn.execute(q):
+            key = (row[0].lower(), row[1].lower(), row[2], row[3] if with_day else None)
+            counts, amounts = row[len(keys):len(keys) + len(spans)], row[len(keys) + len(spans):]
+            present, total = found.setdefault(key, ([False] * len(spans), [0.0] * len(spans)))
+            for j, (n, amount) in enumerate(zip(counts, amounts)):
+                present[j] = present[j] or n > 0
+                total[j] += float(amount)
+    return found
 
 
 def _series(data: _Data, currency: str | None) -> pd.DataFrame:

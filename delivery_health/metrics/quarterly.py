@@ -5,11 +5,12 @@ the CLI cannot disagree:
 
 - DORA tiers: ``dora.dora_window``'s over the quarter (to the as-of date while it runs); both quarters
   from one read of the facts (``dora.dora_windows``).
-- Open at-risk dependencies: ``dependencies.dependency_risk`` as of the as-of date, counting a
-  dependency for a squad when either side belongs to it (the dependency page's squad filter).
+- Open at-risk dependencies: ``dependencies.at_risk_by_squad_pair`` (``dependency_risk``'s at-risk flag) as of
+  the as-of date, counting a dependency for a squad when either side belongs to it (the dependency page's squad
+  filter).
   Exports hold the issues' *current* status and no link history, so a past quarter's count
   cannot be rebuilt: the change column stays empty rather than show a made-up number.
-- Budget variance: ``budget.variance_by_squad`` (``burn_totals`` per squad) for the quarter's (fiscal) year as of the quarter's
+- Budget variance: ``budget.variance_pct_by_squad`` (``burn_totals`` per squad) for the quarter's (fiscal) year as of the quarter's
   end (or the as-of date), as a fraction of planned; only for a squad budgeting in one currency
   (variance fractions of two currencies are not one number).
 - Action-item closure: ``actions.cohorts`` for the items created in the quarter, resolved by the
@@ -61,17 +62,9 @@ def _tiers(engine: Engine, settings: Settings, windows: list[tuple[date, date]])
 def _variances(engine: Engine, settings: Settings, names: list[str], dates: list[date]) -> list[dict[str, tuple]]:
     """For each date: squad -> (currency or currencies, variance fraction or None when several currencies or no
     plan)."""
-    out = []
-    for frame in budget.variances_by_squad(engine, settings, names, dates):
-        mine: dict[str, tuple] = {}
-        for squad, rows in frame.groupby("squad", sort=False):
-            if len(rows) > 1:
-                mine[squad] = (", ".join(rows["currency"]), None)
-            else:
-                pct = rows["variance_pct"].iloc[0]
-                mine[squad] = (rows["currency"].iloc[0], None if pd.isna(pct) else float(pct))
-        out.append(mine)
-    return out
+    return [{squad: (rows[0] if len(rows) == 1 else (", ".join(c for c, _ in rows), None))
+             for squad, rows in per_squad.items()}
+            for per_squad in budget.variance_pct_by_squad(engine, settings, names, dates)]
 
 
 def _at_risk(engine: Engine, settings: Settings, as_of: date) -> dict[str | None, int]:
