@@ -283,6 +283,11 @@ dora_incidents = sa.Table(
     sa.Column("deployment_id", sa.String), sa.Column("attributed_by", sa.String),
     sa.Column("deployment_ref", sa.String),
 )
+dora_deploy_days = sa.Table(
+    "dora_deploy_days", metadata,
+    sa.Column("day", sa.DateTime), sa.Column("squad", sa.String), sa.Column("deployments", sa.Integer),
+    sa.Column("rework", sa.Integer), sa.Column("failed", sa.Integer),
+)
 # PostgreSQL reads a window of these by its time column through an index (the window's rows only: 0.14 -> 0.07 s
 # for the DORA drill-down at 1M issues). DuckDB skips row groups by their min/max instead; an index would only
 # slow the refresh's inserts there.

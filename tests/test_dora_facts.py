@@ -37,8 +37,9 @@ def refreshed(db_url: str, tmp_path: Path) -> tuple:
         ingest_file(engine, FIX / name, settings)
     done = dora_facts.refresh(engine, settings)
     # 11 production-environment runs (P0..P3, P5..P7, S1..S3, L1; P4 is staging), 9 of them successful
-    # deployments (P2 failed, P3 cancelled); 5 incidents.
-    assert (done.rows["runs"], done.rows["production"], done.rows["attribution"], done.rows["incidents"]) == (11, 9, 5, 5)
+    # deployments (P2 failed, P3 cancelled); 5 incidents. No two of the 9 deployments share a UTC day and squad.
+    assert (done.rows["runs"], done.rows["production"], done.rows["attribution"], done.rows["incidents"],
+            done.rows["deploy_days"]) == (11, 9, 5, 5, 9)
     yield engine, settings
     engine.dispose()
 

@@ -78,16 +78,9 @@ def _bases(src: dora_sql.DoraSources, rules: list[squad_rules.Rule], lo: datetim
            hi: datetime) -> list[tuple[Subquery, Callable]]:
     """(subquery with columns ``t`` and ``squad``, measures over it) for each kind of fact, at least the facts
     in [lo, hi)."""
-    prod, failed = src.production, dora_sql.failed_deployment_ids(src.attribution)
-    # Deployments counted per day and squad first: deployment days are distinct days, and a DISTINCT over a few
-    # thousand day rows is far cheaper than over every deployment in each grouping set (PostgreSQL sorts for it).
-    # Windows and periods are whole days, so the day rows fall into them as the deployments would.
-    day = sa.func.date_trunc("day", prod.c.finished_at)
-    deps = (sa.select(day.label("t"), prod.c.squad, sa.func.count().label("n"), _flag(prod.c.is_rework).label("rework"),
-                      _flag(failed.c.deployment_id.isnot(None)).label("failed"))
-            .select_from(prod.outerjoin(failed, failed.c.deployment_id == prod.c.id))
-            .where(prod.c.finished_at >= lo, prod.c.finished_at < hi)  # on the column, where an index or zone map is
-            .group_by(day, prod.c.squad).subquery())
+    days = src.deploy_days if src.precomputed else dora_sql.deploy_days(src.production, src.attribution, lo, hi)
+    deps = (sa.select(days.c.day.label("t"), days.c.squad, days.c.deployments.label("n"), days.c.rework, days.c.failed)
+            .where(days.c.day >= lo, days.c.day < hi).subquery())
     runs = src.runs
     fails = sa.select(runs.c.run_at.label("t"), runs.c.squad).where(runs.c.outcome == "failure").subquery()
     lead = src.lead
