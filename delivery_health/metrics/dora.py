@@ -151,28 +151,45 @@ def _aggregate(conn: Connection, base: Subquery, measures: Callable, grains: tup
     return out
 
 
-def _frames(engine: Engine, settings: Settings, windows: list[Window], grains: tuple[str | None, ...],
+Request = tuple[Window, tuple[str, ...], bool]  # a window, its trend grains, whether its tiers are wanted
+
+
+def _frames(engine: Engine, settings: Settings, requests: list[Request],
             selected: tuple[str, ...]) -> list[dict[str | None, pd.DataFrame]]:
-    """For each window, for each grain, every measure per period (or the whole window for None) and squad;
-    empty without data."""
+    """For each requested window (not overlapping), for each grain: every measure per period (or the whole window
+    for None) and squad; empty without data. With tiers, the deployments are also counted by week (the
+    deployment-frequency tier's input): that "week" frame holds every measure only when week is a trend grain."""
     empty = pd.DataFrame(columns=_COLUMNS)
     if not store.database_exists(engine):
-        return [{g: empty for g in grains} for _ in windows]
+        return [{g: empty for g in (None, *grains, *(["week"] if tiers else []))} for _, grains, tiers in requests]
     rules = squad_rules.load_rules(settings.squads_path)
     fiscal_start = settings.fiscal_year_start_month
-
-    def part(base: Subquery, measures: Callable) -> list[dict[str | None, list[dict]]]:
-        with engine.connect() as conn:
-            return _aggregate(conn, base, measures, grains, windows, selected, fiscal_start)
-
-    lo, hi = min(instants(*w)[0] for w in windows), max(instants(*w)[1] for w in windows)
+    lo, hi = min(instants(*w)[0] for w, _, _ in requests), max(instants(*w)[1] for w, _, _ in requests)
     with engine.connect() as conn:
         src = dora_facts.sources(conn, settings, rules, hi)
-    # One query per kind of fact (deployments, lead times, failed attempts, recoveries): at once where they can be.
-    parts = store.concurrently(engine, *(lambda b=base, m=m: part(b, m) for base, m in _bases(src, rules, lo, hi)))
-    return [{g: _rows([p[i][g] for p in parts], start, end, g, fiscal_start)
-             if any(p[i][g] for p in parts) else empty for g in dict.fromkeys(grains)}
-            for i, (start, end) in enumerate(windows)]
+    bases = _bases(src, rules, lo, hi)  # deployments first
+    # One query per kind of fact and set of grains, for every window wanting those grains (the facts read once;
+    # the scorecard's two quarters share one). A window that needs no weeks (the previous one the DORA page
+    # compares with) is not grouped by week: on PostgreSQL the lead-time percentiles sort in every grouping set.
+    jobs: dict[tuple[int, tuple[str | None, ...]], list[int]] = {}
+    for k in range(len(bases)):
+        for i, (_, grains, tiers) in enumerate(requests):
+            wanted = tuple(dict.fromkeys((None, *grains, *(["week"] if tiers and k == 0 else []))))
+            jobs.setdefault((k, wanted), []).append(i)
+
+    def part(k: int, grains: tuple[str | None, ...], windows: list[Window]) -> list[dict[str | None, list[dict]]]:
+        with engine.connect() as conn:
+            return _aggregate(conn, *bases[k], grains, windows, selected, fiscal_start)
+
+    done = store.concurrently(engine, *(lambda k=k, g=g, idx=idx: part(k, g, [requests[i][0] for i in idx])
+                                        for (k, g), idx in jobs.items()))
+    parts: list[dict[str | None, list[list[dict]]]] = [{} for _ in requests]
+    for ((_, grains), idx), found in zip(jobs.items(), done):
+        for j, i in enumerate(idx):
+            for g in grains:
+                parts[i].setdefault(g, []).append(found[j][g])
+    return [{g: _rows(p, start, end, g, fiscal_start) if any(p) else empty for g, p in parts[i].items()}
+            for i, ((start, end), _, _) in enumerate(requests)]
 
 
 def _rows(parts: list[list[dict]], start: date, end: date, by: str | None, fiscal_start: int) -> pd.DataFrame:
@@ -212,7 +229,7 @@ def dora_trends(engine: Engine, settings: Settings, start: date, end: date, by: 
     """The ``ROW_KEYS`` rows (see the module docstring) for [start, end]; empty when the window holds no data."""
     if by not in GRAINS:
         raise ValueError(f"unknown period {by!r} (one of {', '.join(GRAINS)})")
-    return _frames(engine, settings, [(start, end)], (by,), tuple(squads))[0][by][ROW_KEYS]
+    return _frames(engine, settings, [((start, end), (by,), False)], tuple(squads))[0][by][ROW_KEYS]
 
 
 def dora_window(engine: Engine, settings: Settings, start: date, end: date, squads: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -230,7 +247,7 @@ def dora_windows(engine: Engine, settings: Settings, windows: list[Window],
                  squads: tuple[str, ...] = ()) -> list[pd.DataFrame]:
     """``dora_window`` of each of ``windows`` (not overlapping), from one read of the facts (the scorecard's two
     quarters)."""
-    frames = _frames(engine, settings, list(windows), (None, "week"), tuple(squads))
+    frames = _frames(engine, settings, [(w, (), True) for w in windows], tuple(squads))
     return [_with_tiers(f[None], f["week"], start, end) for f, (start, end) in zip(frames, windows)]
 
 
@@ -253,7 +270,7 @@ def dora_view(engine: Engine, settings: Settings, start: date, end: date, by: st
     """The trends, the window with its tiers and the previous window, from one read of the facts."""
     if by not in GRAINS:
         raise ValueError(f"unknown period {by!r} (one of {', '.join(GRAINS)})")
-    before, now = _frames(engine, settings, [previous_window(start, end), (start, end)], (None, "week", by),
+    before, now = _frames(engine, settings, [(previous_window(start, end), (), False), ((start, end), (by,), True)],
                           tuple(squads))
     return DoraView(now[by][ROW_KEYS], _with_tiers(now[None], now["week"], start, end), before[None])
 
