@@ -237,6 +237,9 @@ skipped_rows = sa.Table(
     sa.Column("row_ref", sa.String, nullable=False),
     sa.Column("reason", sa.String, nullable=False),
 )
+# The data-quality panel shows the first rows in this order: PostgreSQL sorted all 25k of them at 1M issues for it
+# (30 ms a view). DuckDB takes 8 ms without.
+_SKIPPED_ORDER = sa.Index("ix_skipped_rows_path_id", skipped_rows.c.path, skipped_rows.c.id).ddl_if(dialect="postgresql")
 
 # How far each live sync got (not a data table): the next run asks only for what changed since.
 sync_state = sa.Table(
@@ -439,6 +442,8 @@ def init_db(engine: Engine) -> None:
     """Create missing tables and record the schema version (idempotent)."""
     metadata.create_all(engine)
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":  # added to a table that a store made before may hold already
+            _SKIPPED_ORDER.create(conn, checkfirst=True)
         have = conn.execute(sa.select(schema_version.c.version)).scalars().all()
         if SCHEMA_VERSION not in have:
             conn.execute(schema_version.insert().values(version=SCHEMA_VERSION, applied_at=utcnow()))
