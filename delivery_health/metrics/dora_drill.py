@@ -198,10 +198,12 @@ def data_quality(engine: Engine, settings: Settings, start: date, end: date,
     """
     before = instants(start, end)[1]
 
-    def aggregate(query: Query, measures: Callable[[Subquery], list]) -> Callable[..., sa.Select]:
+    def aggregate(query: Query, measures: Callable[[Subquery], list],
+                  where: Callable[[Subquery], Any] | None = None) -> Callable[..., sa.Select]:
         def over(src: dora_sql.DoraSources, rules: list[squad_rules.Rule]) -> sa.Select:
             rows = query(src, rules).order_by(None).subquery("rows")
-            return sa.select(*measures(rows))
+            q = sa.select(*measures(rows))
+            return q if where is None else q.where(where(rows))
         return over
 
     def read(conn: Connection, q: sa.Select) -> tuple:
@@ -218,8 +220,9 @@ def data_quality(engine: Engine, settings: Settings, start: date, end: date,
 
     (clamped,) = _sources_query(engine, settings, aggregate(_commits(start, end, squads), lambda c: [
         flagged(c.c.clamped)]), before, read, (0,))
+    # Only the unmapped rows are aggregated: the list's DISTINCT would sort every run of the window otherwise.
     unassigned, services = _sources_query(engine, settings, aggregate(_runs(start, end, squads), lambda d: [
-        flagged(unmapped(d)), id_list(sa.case((unmapped(d), d.c.service)))]), before, read, (0, None))
+        sa.func.count(), id_list(d.c.service)], where=unmapped), before, read, (0, None))
     unattributed, refs, ref_ids = _sources_query(engine, settings, aggregate(_incidents(start, end, squads), lambda i: [
         flagged(i.c.attributed_by == "none"), flagged(dangling(i)), id_list(sa.case((dangling(i), i.c.id)))]),
         None, read, (0, 0, None))
