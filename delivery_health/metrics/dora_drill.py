@@ -218,14 +218,17 @@ def data_quality(engine: Engine, settings: Settings, start: date, end: date,
     def dangling(i: Subquery) -> Any:
         return sa.and_(i.c.deployment_ref.is_not(None), sa.func.coalesce(i.c.attributed_by, "").not_in(["id", "sha"]))
 
-    (clamped,) = _sources_query(engine, settings, aggregate(_commits(start, end, squads), lambda c: [
-        flagged(c.c.clamped)]), before, read, (0,))
-    # Only the unmapped rows are aggregated: the list's DISTINCT would sort every run of the window otherwise.
-    unassigned, services = _sources_query(engine, settings, aggregate(_runs(start, end, squads), lambda d: [
-        sa.func.count(), id_list(d.c.service)], where=unmapped), before, read, (0, None))
-    unattributed, refs, ref_ids = _sources_query(engine, settings, aggregate(_incidents(start, end, squads), lambda i: [
-        flagged(i.c.attributed_by == "none"), flagged(dangling(i)), id_list(sa.case((dangling(i), i.c.id)))]),
-        None, read, (0, 0, None))
+    # Only the flagged rows are aggregated where that is all a check counts: the list's DISTINCT would sort every
+    # run of the window otherwise.
+    (clamped,), (unassigned, services), (unattributed, refs, ref_ids) = store.concurrently(
+        engine,
+        lambda: _sources_query(engine, settings, aggregate(_commits(start, end, squads), lambda c: [sa.func.count()],
+                                                           where=lambda c: c.c.clamped), before, read, (0,)),
+        lambda: _sources_query(engine, settings, aggregate(_runs(start, end, squads), lambda d: [
+            sa.func.count(), id_list(d.c.service)], where=unmapped), before, read, (0, None)),
+        lambda: _sources_query(engine, settings, aggregate(_incidents(start, end, squads), lambda i: [
+            flagged(i.c.attributed_by == "none"), flagged(dangling(i)), id_list(sa.case((dangling(i), i.c.id)))]),
+            None, read, (0, 0, None)))
     checks = [
         ("negative lead time", int(clamped),
          "commits committed after the deployment that shipped them (clock skew); their lead time counts as 0"),
