@@ -254,13 +254,16 @@ sync_state = sa.Table(
 # Derived tables, not data: the DORA building blocks (metrics.dora_sql) computed once after an ingest for the
 # configured squads, production environments and attribution window (metrics.dora_facts), so a page reads
 # them instead of recomputing the attribution. ``derived_state`` says what they were computed from; readers
-# compute in the query instead while it does not match. Column for column the live subqueries' columns.
+# compute in the query instead while it does not match. Column for column the live subqueries' columns (the runs
+# have two more).
 dora_runs = sa.Table(
     "dora_runs", metadata,
     sa.Column("id", sa.String), sa.Column("service", sa.String), sa.Column("squad", sa.String),
     sa.Column("environment", sa.String), sa.Column("status", sa.String), sa.Column("outcome", sa.String),
     sa.Column("started_at", sa.DateTime), sa.Column("finished_at", sa.DateTime), sa.Column("run_at", sa.DateTime),
     sa.Column("commit_sha", sa.String), sa.Column("ref", sa.String), sa.Column("is_rework", sa.Boolean),
+    # Not in the live runs: written with them for the drill-down (dora_sql.runs_with_counts).
+    sa.Column("commits", sa.Integer), sa.Column("incidents", sa.Integer),
 )
 dora_production = sa.Table(
     "dora_production", metadata,

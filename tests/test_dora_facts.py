@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
@@ -57,12 +58,22 @@ def _squads(engine, settings: Settings) -> dict:
 def test_read_while_current_and_identical_to_computing_in_the_query(refreshed) -> None:
     engine, settings = refreshed
     assert _current(engine, settings)
-    pre = dora.dora_trends(engine, settings, *JAN, by="week")
+    def read() -> list:
+        return [dora.dora_trends(engine, settings, *JAN, by="week"), dora_drill.data_quality(engine, settings, *JAN),
+                dora_drill.deployments_in_window(engine, settings, *JAN),
+                dora_drill.deployments_in_window(engine, settings, *JAN, limit=3)]
+
+    pre = read()
     with engine.begin() as conn:  # what the query would compute: the tables emptied are not read any more
         conn.execute(store.derived_state.delete())
     assert not _current(engine, settings)
-    live = dora.dora_trends(engine, settings, *JAN, by="week")
-    assert pre.equals(live)
+    for precomputed, live in zip(pre, read()):
+        pd.testing.assert_frame_equal(precomputed, live)
+    # Read from the runs' precomputed counts: P1 ships c1 and c2 and INC-1 names it; the failed attempt P2 has none.
+    runs = pre[2].set_index("id")
+    p1, p2 = "csv:payments-api|production|2024-01-02T11:50:00", "csv:payments-api|production|2024-01-03T08:50:00"
+    assert (runs.loc[p1, "commits"], runs.loc[p1, "incidents"], bool(runs.loc[p1, "failed"])) == (2, 1, True)
+    assert pd.isna(runs.loc[p2, "commits"]) and not runs.loc[p2, "failed"]
     # January: P1, P5, P6, P7 (payments), S1, S2, S3 (discovery), L1 (unassigned).
     assert _squads(engine, settings) == {"payments": 4, "discovery": 3, "unassigned": 1, "all": 8}
 

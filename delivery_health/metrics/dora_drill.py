@@ -90,22 +90,26 @@ def _deployments(start: date, end: date, squads: tuple[str, ...], limit: int | N
         if limit is not None:
             chosen = chosen.order_by(runs.c.run_at.desc(), runs.c.id).limit(limit)
         shown = chosen.cte("shown_runs")
-        failed, lead = dora_sql.failed_deployment_ids(src.attribution), src.lead
-        # A deployment's commits carry its finished_at: counting only the window's is the same count.
-        per_dep = (sa.select(lead.c.deployment_id, sa.func.count().label("commits"))
-                   .where(lead.c.finished_at >= lo, lead.c.finished_at < hi,
-                          *([lead.c.deployment_id.in_(sa.select(shown.c.id))] if limit is not None else []))
-                   .group_by(lead.c.deployment_id).subquery("per_dep"))
+        if src.precomputed:  # the counts were written with the runs
+            joined, incidents, commits = shown, shown.c.incidents, shown.c.commits
+        else:
+            failed, lead = dora_sql.failed_deployment_ids(src.attribution), src.lead
+            # A deployment's commits carry its finished_at: counting only the window's is the same count.
+            per_dep = (sa.select(lead.c.deployment_id, sa.func.count().label("commits"))
+                       .where(lead.c.finished_at >= lo, lead.c.finished_at < hi,
+                              *([lead.c.deployment_id.in_(sa.select(shown.c.id))] if limit is not None else []))
+                       .group_by(lead.c.deployment_id).subquery("per_dep"))
+            joined = (shown.outerjoin(failed, failed.c.deployment_id == shown.c.id)
+                      .outerjoin(per_dep, per_dep.c.deployment_id == shown.c.id))
+            incidents, commits = sa.func.coalesce(failed.c.incidents, 0), sa.func.coalesce(per_dep.c.commits, 0)
         counted = _counted_as(shown)
         is_dep = counted == "deployment"
         return (sa.select(shown.c.id, shown.c.service, shown.c.squad, shown.c.environment, shown.c.status,
                           shown.c.outcome, counted.label("counted_as"), shown.c.started_at, shown.c.finished_at,
                           shown.c.commit_sha, shown.c.ref, shown.c.is_rework,
-                          sa.and_(is_dep, failed.c.deployment_id.isnot(None)).label("failed"),
-                          sa.case((is_dep, sa.func.coalesce(failed.c.incidents, 0))).label("incidents"),
-                          sa.case((is_dep, sa.func.coalesce(per_dep.c.commits, 0))).label("commits"))
-                .select_from(shown.outerjoin(failed, failed.c.deployment_id == shown.c.id)
-                             .outerjoin(per_dep, per_dep.c.deployment_id == shown.c.id))
+                          sa.and_(is_dep, incidents > 0).label("failed"),
+                          sa.case((is_dep, incidents)).label("incidents"), sa.case((is_dep, commits)).label("commits"))
+                .select_from(joined)
                 .order_by(shown.c.run_at.desc(), shown.c.id))
 
     return query

@@ -27,12 +27,12 @@ from delivery_health.settings import Settings
 
 NAME = "dora"
 # Bump when a building block's definition changes: tables computed by an older version are then not read.
-DEFINITION_VERSION = 3
+DEFINITION_VERSION = 4
 # (table, the live building block it holds, the column it is kept in order of: DuckDB skips row groups
 # outside a time filter)
-_TABLES = (("runs", store.dora_runs, "run_at"), ("production", store.dora_production, "finished_at"),
-           ("lead", store.dora_lead, "finished_at"), ("attribution", store.dora_attribution, "incident_id"),
-           ("incidents", store.dora_incidents, "started_at"), ("deploy_days", store.dora_deploy_days, "day"))
+_TABLES = (("production", store.dora_production, "finished_at"), ("lead", store.dora_lead, "finished_at"),
+           ("attribution", store.dora_attribution, "incident_id"), ("incidents", store.dora_incidents, "started_at"),
+           ("deploy_days", store.dora_deploy_days, "day"), ("runs", store.dora_runs, "run_at"))
 
 
 def fingerprint(settings: Settings, rules: list[squad_rules.Rule]) -> str:
@@ -51,7 +51,7 @@ def sources(conn: Connection, settings: Settings, rules: list[squad_rules.Rule],
             before: datetime | None = None) -> dora_sql.DoraSources:
     """The precomputed tables when current, else ``dora_sql.live_sources(settings, rules, before)``."""
     if is_current(conn, settings, rules):
-        return dora_sql.DoraSources(*(table for _, table, _ in _TABLES), precomputed=True)
+        return dora_sql.DoraSources(**{name: table for name, table, _ in _TABLES}, precomputed=True)
     return dora_sql.live_sources(settings, rules, before)
 
 
@@ -88,10 +88,11 @@ def refresh(engine: Engine, settings: Settings) -> Refresh:
     rules = squad_rules.load_rules(settings.squads_path)
     store.init_db(engine)
     live = dora_sql.live_sources(settings, rules)
-    # The incidents and deployment days read the deployments and attribution just written (before them in
-    # _TABLES) instead of computing them again.
+    # The incidents, deployment days and runs' counts read the deployments, commits and attribution just written
+    # (before them in _TABLES) instead of computing them again.
     live = dataclasses.replace(live, incidents=dora_sql.incidents_attributed(store.dora_attribution, rules),
-                               deploy_days=dora_sql.deploy_days(store.dora_production, store.dora_attribution))
+                               deploy_days=dora_sql.deploy_days(store.dora_production, store.dora_attribution),
+                               runs=dora_sql.runs_with_counts(live.runs, store.dora_lead, store.dora_attribution))
     rows = {}
     with engine.begin() as conn:
         for name, table, order in _TABLES:

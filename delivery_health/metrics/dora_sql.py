@@ -222,6 +222,20 @@ def failed_deployment_ids(a: FromClause) -> Subquery:
             .where(a.c.deployment_id.isnot(None)).group_by(a.c.deployment_id).subquery("failed"))
 
 
+def runs_with_counts(runs: FromClause, lead: FromClause, a: FromClause) -> Subquery:
+    """``runs``' columns (an ``attempts`` source) plus ``commits``, the commits a run shipped first (``lead``: a
+    ``lead_rows`` source), and ``incidents``, those attributed to it (``a``: an ``attribution`` source): what the
+    deployments drill-down shows per run, written with the runs so it reads no joins."""
+    shipped = (sa.select(lead.c.deployment_id, sa.func.count().label("n")).group_by(lead.c.deployment_id)
+               .subquery("shipped"))
+    failed = failed_deployment_ids(a)
+    return (sa.select(runs, sa.func.coalesce(shipped.c.n, 0).label("commits"),
+                      sa.func.coalesce(failed.c.incidents, 0).label("incidents"))
+            .select_from(runs.outerjoin(shipped, shipped.c.deployment_id == runs.c.id)
+                         .outerjoin(failed, failed.c.deployment_id == runs.c.id))
+            .subquery("runs_counted"))
+
+
 def deploy_days(prod: FromClause, a: FromClause, lo: datetime | None = None, hi: datetime | None = None) -> Subquery:
     """``day, squad, deployments, rework, failed``: production deployments counted per UTC day and squad, those
     that are rework and those with an attributed incident (``prod``: a ``production`` source, ``a``: an
