@@ -327,8 +327,12 @@ incident_repeats = sa.Table(
     sa.Column("incident_id", sa.String, nullable=False), sa.Column("open_item_count", sa.BigInteger),
     sa.Column("earlier_incident_count", sa.BigInteger),
 )
+action_item_squads = sa.Table(  # metrics.actions: each action item's squad
+    "action_item_squads", metadata,
+    sa.Column("item_id", sa.String, nullable=False), sa.Column("squad", sa.String),
+)
 derived_state = sa.Table(
-    "derived_state", metadata, _pk(),  # id = the derived set's name: "dora", "catalog", "dependencies", "repeats"
+    "derived_state", metadata, _pk(),  # id = the derived set's name: "dora", "catalog", "dependencies", "repeats", ...
     sa.Column("fingerprint", sa.String, nullable=False),  # the settings they were computed for
     sa.Column("data_version", sa.String, nullable=False),  # the ingest runs they include (``data_version``)
     sa.Column("built_at", sa.DateTime, nullable=False),

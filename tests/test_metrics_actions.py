@@ -31,6 +31,7 @@ from delivery_health.ingest import ingest_file
 from delivery_health.metrics import actions
 from delivery_health.metrics.params import MetricParams
 from delivery_health.settings import Settings
+from delivery_health.squads import load_rules
 
 FIX = Path(__file__).parent / "fixtures" / "actions"
 AS_OF = date(2024, 6, 15)
@@ -133,6 +134,30 @@ def test_repeat_incidents(loaded) -> None:
     behind = actions.repeat_incident_items(engine, settings, "INC-2")
     assert list(behind["item_id"]) == ["A-2", "A-4", "A-8"] and set(behind["earlier_incident_id"]) == {"INC-1"}
     assert behind.set_index("item_id").loc["A-4", "title"] == "Load test checkout"
+
+
+def test_item_squads_precomputed_read_while_current(db_url: str, tmp_path: Path) -> None:
+    from delivery_health.metrics import dora_facts
+
+    mapping = tmp_path / "squads.csv"
+    mapping.write_bytes((FIX / "squads.csv").read_bytes())
+    engine, settings = _load(db_url)
+    settings = replace(settings, squads_path=str(mapping))
+    live = (actions.cohorts(engine, settings, by="month", **WINDOW), actions.items(engine, settings, **WINDOW))
+    assert dora_facts.refresh(engine, settings).rows["action item squads"] == 9  # A-1 .. A-9
+    with engine.connect() as conn:
+        assert actions.squads_current(conn, load_rules(str(mapping)))
+    stored = (actions.cohorts(engine, settings, by="month", **WINDOW), actions.items(engine, settings, **WINDOW))
+    assert stored[0].equals(live[0]) and stored[1].equals(live[1])
+    with engine.begin() as conn:  # proof the stored squads are what is read
+        conn.execute(store.action_item_squads.update().where(store.action_item_squads.c.item_id == "A-1")
+                     .values(squad="Elsewhere"))
+    assert actions.items(engine, settings, **WINDOW).set_index("item_id").loc["A-1", "squad"] == "Elsewhere"
+    # An edited mapping: the squads are computed in the query again (A-1's own squad column says Payments).
+    with open(mapping, "a", encoding="utf-8") as fh:
+        fh.write("\nPlatform,service,platform-*\n")
+    assert actions.items(engine, settings, **WINDOW).set_index("item_id").loc["A-1", "squad"] == "Payments"
+    engine.dispose()
 
 
 def test_repeat_incidents_precomputed_read_while_current(loaded, tmp_path: Path) -> None:

@@ -7,7 +7,10 @@ do not depend on where the window starts, and nothing created after the as-of da
 an item without ``resolved_at`` is open, whatever its status text says.
 
 Squads come from ``squads.action_item_squad`` (the export's own squad column, else the
-mapping rules on the item's Jira issue, else ``unassigned``).
+mapping rules on the item's Jira issue, else ``unassigned``). Finding the item's issue joins the items with
+every Jira issue (1M at the benchmark's largest size): ``refresh_squads`` (with the DORA building blocks, after
+every ingest) writes each item's squad to ``action_item_squads``, read while it holds the current data and
+squad rules; otherwise the squads are computed in the query.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from delivery_health.settings import Settings
 
 NAME = "actions"
 REPEATS_NAME, REPEATS_VERSION = "repeats", "2"  # in ``derived_state``; bump the version when a repeat's definition changes
+SQUADS_NAME, SQUADS_VERSION = "action item squads", 1  # the same for an item's squad
 COLUMNS = ["period_start", "squad", "items", "resolved", "closure_rate", "with_due_date", "resolved_on_time",
            "on_time_closure_rate", "overdue", "time_to_close_median_hours"]
 ITEM_COLUMNS = ["item_id", "incident_id", "squad", "owner", "title", "status", "period_start", "created_at",
@@ -53,12 +57,43 @@ def _bounds(start: date, end: date, as_of: date, by: str, fiscal_start: int) -> 
     return datetime.combine(lo, time()), datetime.combine(hi, time())
 
 
+def _squads_fingerprint(rules: list[squad_rules.Rule]) -> str:
+    return squad_rules.fingerprint(rules, version=SQUADS_VERSION)
+
+
+def squads_current(conn: Connection, rules: list[squad_rules.Rule]) -> bool:
+    """True when ``action_item_squads`` holds exactly what ``_live_squads`` gives for the data loaded now."""
+    return store.derived_is_current(conn, SQUADS_NAME, _squads_fingerprint(rules))
+
+
+def _live_squads(rules: list[squad_rules.Rule]) -> sa.Subquery:
+    """``store.action_item_squads``'s rows computed from the data tables: every item's squad."""
+    ai = squad_rules.action_items_with_jira()
+    return sa.select(ai.c.id.label("item_id"), squad_rules.action_item_squad(rules, ai).label("squad")).subquery("squads")
+
+
+def refresh_squads(conn: Connection, rules: list[squad_rules.Rule]) -> int:
+    """Write every item's squad (in the caller's transaction); returns the items written."""
+    written = store.replace_rows(conn, store.action_item_squads, _live_squads(rules))
+    store.record_derived(conn, SQUADS_NAME, _squads_fingerprint(rules))
+    return written
+
+
+def _items_with_squads(conn: Connection, settings: Settings) -> sa.Subquery:
+    """Every action-item column plus ``item_squad``, the item's squad: precomputed while current."""
+    rules = squad_rules.load_rules(settings.squads_path)
+    ai = store.action_items
+    squads = store.action_item_squads if squads_current(conn, rules) else _live_squads(rules)
+    return (sa.select(ai, squads.c.squad.label("item_squad"))
+            .select_from(ai.outerjoin(squads, squads.c.item_id == ai.c.id)).subquery("items"))
+
+
 def _item_columns(settings: Settings, ai: sa.Subquery, as_of: date, by: str) -> dict[str, Any]:
-    """Per-item SQL expressions over ``ai`` (``action_items_with_jira``) shared by the cohort table and the item list."""
+    """Per-item SQL expressions over ``ai`` (``_items_with_squads``) shared by the cohort table and the item list."""
     as_of_end = datetime.combine(as_of + timedelta(days=1), time())
     resolved = sa.and_(ai.c.resolved_at.is_not(None), ai.c.resolved_at < as_of_end)
     return {
-        "squad": squad_rules.action_item_squad(squad_rules.load_rules(settings.squads_path), ai),
+        "squad": ai.c.item_squad,
         "period_start": period_start(by, ai.c.created_at, settings.fiscal_year_start_month),
         "resolved": resolved,
         "on_time": sa.and_(resolved, ai.c.due_date.is_not(None), sa.cast(ai.c.resolved_at, sa.Date) <= ai.c.due_date),
@@ -85,27 +120,8 @@ def cohorts(engine: Engine, settings: Settings, start: date, end: date, as_of: d
         raise ValueError(f"unknown period {by!r} (one of {', '.join(GRAINS)})")
     if not store.database_exists(engine):
         return pd.DataFrame(columns=COLUMNS)
-    ai = squad_rules.action_items_with_jira()
-    c = _item_columns(settings, ai, as_of, by)
-    lo, hi = _bounds(start, end, as_of, by, settings.fiscal_year_start_month)
-    base = (sa.select(ai.c.id, ai.c.due_date, c["squad"].label("squad"), c["period_start"].label("period_start"),
-                      sa.case((c["resolved"], 1), else_=0).label("is_resolved"),
-                      sa.case((c["on_time"], 1), else_=0).label("is_on_time"),
-                      sa.case((c["overdue"], 1), else_=0).label("is_overdue"), c["hours"].label("hours"))
-            .where(ai.c.created_at >= lo, ai.c.created_at < hi).subquery())
-    if squads:
-        base = sa.select(base).where(base.c.squad.in_(squads)).subquery()
-
-    # Per squad and per period for the whole selection in one read (GROUPING SETS).
-    stats = sa.select(
-        base.c.period_start, base.c.squad, sa.func.grouping(base.c.squad).label("_total"),
-        sa.func.count().label("items"), sa.func.sum(base.c.is_resolved).label("resolved"),
-        sa.func.count(base.c.due_date).label("with_due_date"),
-        sa.func.sum(base.c.is_on_time).label("resolved_on_time"), sa.func.sum(base.c.is_overdue).label("overdue"),
-        sa.func.percentile_cont(0.5).within_group(base.c.hours).label("time_to_close_median_hours"),
-    ).group_by(sa.func.grouping_sets(sa.tuple_(base.c.period_start, base.c.squad), sa.tuple_(base.c.period_start)))
     with engine.connect() as conn:
-        frame = read_frame(conn, stats)
+        frame = read_frame(conn, _cohort_stats(conn, settings, start, end, as_of, by, squads))
     if frame.empty:
         return pd.DataFrame(columns=COLUMNS)
     frame["_total"] = frame["_total"] == 1
@@ -117,6 +133,29 @@ def cohorts(engine: Engine, settings: Settings, start: date, end: date, as_of: d
     frame["time_to_close_median_hours"] = frame["time_to_close_median_hours"].astype(float)
     frame = frame.sort_values(["period_start", "_total", "squad"], na_position="last", kind="stable")
     return frame[COLUMNS].reset_index(drop=True)
+
+
+def _cohort_stats(conn: Connection, settings: Settings, start: date, end: date, as_of: date, by: str,
+                  squads: tuple[str, ...]) -> sa.Select:
+    ai = _items_with_squads(conn, settings)
+    c = _item_columns(settings, ai, as_of, by)
+    lo, hi = _bounds(start, end, as_of, by, settings.fiscal_year_start_month)
+    base = (sa.select(ai.c.id, ai.c.due_date, c["squad"].label("squad"), c["period_start"].label("period_start"),
+                      sa.case((c["resolved"], 1), else_=0).label("is_resolved"),
+                      sa.case((c["on_time"], 1), else_=0).label("is_on_time"),
+                      sa.case((c["overdue"], 1), else_=0).label("is_overdue"), c["hours"].label("hours"))
+            .where(ai.c.created_at >= lo, ai.c.created_at < hi).subquery())
+    if squads:
+        base = sa.select(base).where(base.c.squad.in_(squads)).subquery()
+
+    # Per squad and per period for the whole selection in one read (GROUPING SETS).
+    return sa.select(
+        base.c.period_start, base.c.squad, sa.func.grouping(base.c.squad).label("_total"),
+        sa.func.count().label("items"), sa.func.sum(base.c.is_resolved).label("resolved"),
+        sa.func.count(base.c.due_date).label("with_due_date"),
+        sa.func.sum(base.c.is_on_time).label("resolved_on_time"), sa.func.sum(base.c.is_overdue).label("overdue"),
+        sa.func.percentile_cont(0.5).within_group(base.c.hours).label("time_to_close_median_hours"),
+    ).group_by(sa.func.grouping_sets(sa.tuple_(base.c.period_start, base.c.squad), sa.tuple_(base.c.period_start)))
 
 
 def _bucket(days: float) -> str | None:
@@ -137,7 +176,21 @@ def items(engine: Engine, settings: Settings, start: date, end: date, as_of: dat
     """
     if not store.database_exists(engine):
         return pd.DataFrame(columns=ITEM_COLUMNS)
-    ai = squad_rules.action_items_with_jira()
+    with engine.connect() as conn:
+        frame = read_frame(conn, _item_rows(conn, settings, start, end, as_of, by, squads))
+    if frame.empty:
+        return pd.DataFrame(columns=ITEM_COLUMNS)
+    for col in ("resolved", "on_time", "overdue"):
+        frame[col] = frame[col].fillna(False).astype(bool)
+    frame["days_overdue"] = [(as_of - d).days if o else None for d, o in zip(frame["due_date"], frame["overdue"])]
+    frame["overdue_bucket"] = frame["days_overdue"].map(_bucket)
+    frame["hours_to_close"] = frame["hours_to_close"].astype(float)
+    return frame[ITEM_COLUMNS]
+
+
+def _item_rows(conn: Connection, settings: Settings, start: date, end: date, as_of: date, by: str,
+               squads: tuple[str, ...]) -> sa.Select:
+    ai = _items_with_squads(conn, settings)
     c = _item_columns(settings, ai, as_of, by)
     lo, hi = _bounds(start, end, as_of, by, settings.fiscal_year_start_month)
     q = (sa.select(ai.c.id.label("item_id"), ai.c.incident_id, c["squad"].label("squad"), ai.c.owner, ai.c.title,
@@ -148,16 +201,7 @@ def items(engine: Engine, settings: Settings, start: date, end: date, as_of: dat
     sel = sa.select(q)
     if squads:
         sel = sel.where(q.c.squad.in_(squads))
-    with engine.connect() as conn:
-        frame = read_frame(conn, sel.order_by(q.c.created_at, q.c.item_id))
-    if frame.empty:
-        return pd.DataFrame(columns=ITEM_COLUMNS)
-    for col in ("resolved", "on_time", "overdue"):
-        frame[col] = frame[col].fillna(False).astype(bool)
-    frame["days_overdue"] = [(as_of - d).days if o else None for d, o in zip(frame["due_date"], frame["overdue"])]
-    frame["overdue_bucket"] = frame["days_overdue"].map(_bucket)
-    frame["hours_to_close"] = frame["hours_to_close"].astype(float)
-    return frame[ITEM_COLUMNS]
+    return sel.order_by(q.c.created_at, q.c.item_id)
 
 
 def _pairs(lo: datetime | None = None, hi: datetime | None = None, incident_id: str | None = None) -> sa.Select:

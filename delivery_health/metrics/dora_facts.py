@@ -8,7 +8,8 @@ and ``sources`` hands a query those tables, or the live subqueries when they do 
 other production environments chosen in the filter bar, a squad mapping edited since, or data
 ingested since. Either way the rows are the same; only the time differs.
 ``refresh`` also writes the data catalogue (``catalog``), which every page's filter bar reads, the
-open dependencies (``dependencies.refresh``) and the repeat incidents (``actions.refresh_repeats``).
+open dependencies (``dependencies.refresh``), the repeat incidents (``actions.refresh_repeats``) and the action
+items' squads (``actions.refresh_squads``).
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ class Refresh:
 
     def summary_line(self) -> str:
         counts = ", ".join(f"{n:,} {name}" for name, n in self.rows.items())
-        return f"precomputed DORA building blocks, open dependencies, repeat incidents and the data catalogue in {self.seconds:.1f} s: {counts}"
+        return (f"precomputed DORA building blocks, open dependencies, repeat incidents, action-item squads and the "
+                f"data catalogue in {self.seconds:.1f} s: {counts}")
 
 
 def refresh_if_stale(db: str | Engine, settings: Settings) -> Refresh | None:
@@ -74,7 +76,8 @@ def refresh_if_stale(db: str | Engine, settings: Settings) -> Refresh | None:
         if store.database_exists(engine):
             with engine.connect() as conn:
                 if (is_current(conn, settings, rules) and catalog.is_current(conn)
-                        and dependencies.is_current(conn, rules) and actions.repeats_current(conn)):
+                        and dependencies.is_current(conn, rules) and actions.repeats_current(conn)
+                        and actions.squads_current(conn, rules)):
                     return None
         return store.retry_while_busy(lambda: refresh(engine, settings))
     finally:
@@ -104,5 +107,6 @@ def refresh(engine: Engine, settings: Settings) -> Refresh:
         rows["catalog"] = catalog.refresh(conn)
         rows["dependencies"] = dependencies.refresh(conn, rules)
         rows["repeat incidents"] = actions.refresh_repeats(conn)
+        rows["action item squads"] = actions.refresh_squads(conn, rules)
         store.record_derived(conn, NAME, fingerprint(settings, rules))
     return Refresh(rows, time.perf_counter() - t0)
