@@ -86,6 +86,24 @@ def test_detect_format_names_jira_exports(name: str, text: str, fmt: str, tmp_pa
     assert detect_format(path) == fmt
 
 
+def test_detect_format_from_the_first_line_only_when_that_is_enough(tmp_path: Path) -> None:
+    # A header longer than the bytes first read (64 KiB here: 8,000 extra columns) is read whole.
+    wide = tmp_path / "wide.csv"
+    extra = ",".join(f"Custom field (f{i})" for i in range(8000))
+    wide.write_text(f"Summary,Issue key,Issue Type,{extra}\nFix it,PAY-1,Bug{',' * 8000}\n", encoding="utf-8")
+    assert len(wide.read_bytes().split(b"\n")[0]) > 1 << 16 and detect_format(wide) == "jira-csv"
+    # A header of Windows-1252 text before the known columns; an invalid UTF-8 byte after the first line.
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("Résumé,Summary,Issue key,Issue Type\nx,Fix it,PAY-1,Bug\n".encode("cp1252") + b"\x96\n")
+    assert detect_format(latin) == "jira-csv"
+    # A blank first line is the header, as it always was: not recognised.
+    blank = tmp_path / "blank.csv"
+    blank.write_text("\nSummary,Issue key,Issue Type\nFix it,PAY-1,Bug\n", encoding="utf-8")
+    with pytest.raises(RejectedFile) as exc:
+        detect_format(blank)
+    assert "CSV header not recognised" in exc.value.reason
+
+
 def test_every_fixture_loads_through_the_detected_loader(duck: Engine) -> None:
     # Each fixture is accepted whole and reads at least one record.
     for name in SNIFF_CASES:

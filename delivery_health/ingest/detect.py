@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from delivery_health.ingest.base import RejectedFile
-from delivery_health.ingest.parsing import csv_rows, read_text
+from delivery_health.ingest.parsing import csv_rows, decode, read_text
 
 # Generic CSVs: a format is recognised when its header holds all of these columns.
 GENERIC_CSV_HEADERS: dict[str, tuple[str, ...]] = {
@@ -43,8 +43,25 @@ def _json_format(data: object) -> str | None:
     return None
 
 
+_HEAD_BYTES = 1 << 16  # a CSV is told by its first line: a 236 MB export is not read (and decoded) whole for it
+
+
+def _first_line(path: Path) -> str | None:
+    """The file's first line, decoded as ``decode`` does; None when it is blank or JSON may follow (a JSON
+    file is told by its content), or it is longer than ``_HEAD_BYTES``."""
+    with path.open("rb") as fh:
+        head = fh.read(_HEAD_BYTES)
+    if b"\n" not in head and len(head) == _HEAD_BYTES:
+        return None
+    line = decode(head.split(b"\n", 1)[0])[0]
+    return line if line.strip() and line.lstrip()[0] not in "[{" else None
+
+
 def detect_format(path: Path) -> str:
     """The format name of the file at ``path``; RejectedFile when it is none we know."""
+    line = _first_line(path)
+    if line is not None:
+        return _csv_format(line)
     text = read_text(path)
     stripped = text.lstrip()
     if not stripped:
@@ -58,7 +75,11 @@ def detect_format(path: Path) -> str:
         if fmt is None:
             raise RejectedFile("JSON of a kind not recognised (expected Jira search results, GitHub workflow runs or PagerDuty incidents)")
         return fmt
-    header, _ = csv_rows(text.split("\n", 1)[0] + "\n")
+    return _csv_format(text.split("\n", 1)[0])
+
+
+def _csv_format(first_line: str) -> str:
+    header, _ = csv_rows(first_line + "\n")
     names = {h.strip() for h in header}
     lowered = {h.lower() for h in names}
     if {"issue key", "summary"} <= lowered or {"issue key", "issue type"} <= lowered:
