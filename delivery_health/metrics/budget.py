@@ -120,8 +120,13 @@ def scope_filter(settings: Settings, selected: tuple[str, ...], scope: ColumnEle
     if not selected:
         return sa.true()
     wanted = sorted({s.lower() for s in selected})
-    mapped = squad_rules.squad_case(squad_rules.load_rules(settings.squads_path), {"jira_project": scope}, team=scope)
+    mapped = _scope_squad(squad_rules.load_rules(settings.squads_path), scope)
     return sa.or_(sa.func.lower(scope).in_(wanted), sa.func.lower(mapped).in_(wanted))
+
+
+def _scope_squad(rules: list[squad_rules.Rule], scope: ColumnElement) -> ColumnElement:
+    """The squad a scope's name maps to (a scope may be a Jira project or a team)."""
+    return squad_rules.squad_case(rules, {"jira_project": scope}, team=scope)
 
 
 def _budget_lines(engine: Engine, settings: Settings, start: date, end: date, squads: tuple[str, ...]) -> pd.DataFrame:
@@ -304,6 +309,7 @@ def variance_pct_by_squad(engine: Engine, settings: Settings, squads: list[str],
     firsts = [min(start, run_rate_months(d)[0]) for (start, _), d in zip(periods, dates)]
     budget = _grouped(engine, rules, store.budget_lines, "month", min(p[0] for p in periods),
                       max(p[1] for p in periods), [(start, end) for start, end in periods], with_day=True)
+    # Spend spans: first each date's presence span, then its burn-to-date span (its amount is the burn).
     spend = _grouped(engine, rules, store.spend_lines, "date", min(firsts), max(dates),
                      [(first, d) for first, d in zip(firsts, dates)] +
                      [(start, min(d, end)) for (start, end), d in zip(periods, dates)], with_day=False)
@@ -335,9 +341,8 @@ def _grouped(engine: Engine, rules: list[squad_rules.Rule], table: sa.Table, day
     """(lower-case scope, lower-case squad its name maps to, currency, day or None) -> (lines in each of ``spans``
     or not, their amount in each): ``table``'s lines from ``first`` to ``last``, summed in the database."""
     day = table.c[day_col]
-    lines = (sa.select(table.c.scope, squad_rules.squad_case(rules, {"jira_project": table.c.scope},
-                                                             team=table.c.scope).label("squad"),
-                       table.c.currency, day.label("day"), table.c.amount)
+    lines = (sa.select(table.c.scope, _scope_squad(rules, table.c.scope).label("squad"), table.c.currency,
+                       day.label("day"), table.c.amount)
              .where(day >= first, day <= last).subquery())
     inside = [sa.and_(lines.c.day >= lo, lines.c.day <= hi) for lo, hi in spans]
     keys = [lines.c.scope, lines.c.squad, lines.c.currency, *([lines.c.day] if with_day else [])]
