@@ -69,7 +69,8 @@ def squads_current(conn: Connection, rules: list[squad_rules.Rule]) -> bool:
 def _live_squads(rules: list[squad_rules.Rule]) -> sa.Subquery:
     """``store.action_item_squads``'s rows computed from the data tables: every item's squad."""
     ai = squad_rules.action_items_with_jira()
-    return sa.select(ai.c.id.label("item_id"), squad_rules.action_item_squad(rules, ai).label("squad")).subquery("squads")
+    return (sa.select(ai.c.id.label("item_id"), squad_rules.action_item_squad(rules, ai).label("squad"))
+            .subquery("squads"))
 
 
 def refresh_squads(conn: Connection, rules: list[squad_rules.Rule]) -> int:

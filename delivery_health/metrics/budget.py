@@ -330,8 +330,8 @@ def variance_pct_by_squad(engine: Engine, settings: Settings, squads: list[str],
                     total = per_currency.setdefault(currency, [0.0, 0.0])
                     total[0], total[1] = total[0] + planned, total[1] + burn
             if per_currency:
-                mine[squad] = [(currency, variance_fraction(burn, planned))
-                               for currency, (planned, burn) in sorted(per_currency.items(), key=lambda c: c[0].lower())]
+                mine[squad] = [(currency, variance_fraction(burn, planned)) for currency, (planned, burn)
+                               in sorted(per_currency.items(), key=lambda c: c[0].lower())]
         out.append(mine)
     return out
 

@@ -70,10 +70,6 @@ def _pct(q: float, col: sa.ColumnElement) -> sa.ColumnElement:
     return sa.func.percentile_cont(q).within_group(col)
 
 
-def _flag(cond: sa.ColumnElement) -> sa.ColumnElement:
-    return sa.func.sum(sa.case((cond, 1), else_=0))
-
-
 def _bases(src: dora_sql.DoraSources, rules: list[squad_rules.Rule], lo: datetime,
            hi: datetime) -> list[tuple[Subquery, Callable]]:
     """(subquery with columns ``t`` and ``squad``, measures over it) for each kind of fact, at least the facts
@@ -93,7 +89,7 @@ def _bases(src: dora_sql.DoraSources, rules: list[squad_rules.Rule], lo: datetim
         clamped = _hours(sa.case((w.c.lead_seconds < 0, 0.0), else_=w.c.lead_seconds))
         return [_pct(0.5, clamped).label("lead_time_median_hours"), _pct(0.75, clamped).label("lead_time_p75_hours"),
                 _pct(0.9, clamped).label("lead_time_p90_hours"), sa.func.count().label("commits"),
-                _flag(w.c.lead_seconds < 0).label("clamped_commits")]
+                dora_sql.count_where(w.c.lead_seconds < 0).label("clamped_commits")]
 
     return [
         (deps, lambda w: [sa.func.sum(w.c.n).label("deployments"),
@@ -102,7 +98,8 @@ def _bases(src: dora_sql.DoraSources, rules: list[squad_rules.Rule], lo: datetim
                           sa.func.sum(w.c.rework).label("rework_deployments")]),
         (fails, lambda w: [sa.func.count().label("failed_attempts")]),
         (commits, lead_measures),
-        (incs, lambda w: [sa.func.count().label("incidents"), _flag(w.c.resolved_at.is_(None)).label("open_incidents"),
+        (incs, lambda w: [sa.func.count().label("incidents"),
+                          dora_sql.count_where(w.c.resolved_at.is_(None)).label("open_incidents"),
                           _pct(0.5, _hours(sa.case((w.c.resolved_at.isnot(None), w.c.recovery_seconds)))
                                ).label("recovery_median_hours")]),
     ]

@@ -27,6 +27,11 @@ from delivery_health.settings import Settings
 HOUR = 3600.0
 
 
+def count_where(cond: ColumnElement) -> ColumnElement:
+    """An aggregate: the rows for which ``cond`` holds."""
+    return sa.func.sum(sa.case((cond, 1), else_=0))
+
+
 def seconds_between(later: ColumnElement, earlier: ColumnElement) -> ColumnElement:
     """``later - earlier`` in seconds as a double, on DuckDB and PostgreSQL alike."""
     return sa.cast(sa.extract("epoch", later - earlier), sa.Double)
@@ -246,9 +251,9 @@ def deploy_days(prod: FromClause, a: FromClause, lo: datetime | None = None, hi:
     than over every deployment (PostgreSQL sorts for it in each grouping set)."""
     failed = failed_deployment_ids(a)
     day = sa.func.date_trunc("day", prod.c.finished_at)
-    flag = lambda cond: sa.func.sum(sa.case((cond, 1), else_=0))  # noqa: E731
     q = (sa.select(day.label("day"), prod.c.squad, sa.func.count().label("deployments"),
-                   flag(prod.c.is_rework).label("rework"), flag(failed.c.deployment_id.isnot(None)).label("failed"))
+                   count_where(prod.c.is_rework).label("rework"),
+                   count_where(failed.c.deployment_id.isnot(None)).label("failed"))
          .select_from(prod.outerjoin(failed, failed.c.deployment_id == prod.c.id)))
     if lo is not None:
         q = q.where(prod.c.finished_at >= lo)  # on the column, where an index or zone map is
