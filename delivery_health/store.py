@@ -745,11 +745,16 @@ def upsert_frame(conn: Connection, table: sa.Table, frame: Any,
 ANALYZE_AFTER_ROWS = 1000
 
 
-def analyze(conn: Connection, tables: Iterable[sa.Table]) -> None:
-    """Refresh the planner statistics of ``tables`` (PostgreSQL; DuckDB keeps its own as it writes)."""
-    if conn.dialect.name == "postgresql":
+def vacuum_analyze(engine: Engine, tables: Iterable[sa.Table]) -> None:
+    """On PostgreSQL, once a write has committed: VACUUM (ANALYZE) each of ``tables``, fresh planner statistics
+    and every new row marked visible. Left to autovacuum, that ran in the next minute, on one of the server's
+    cores while the pages were viewed (the Overview's p95 at 1M issues on 2 cores: 0.34 s during it, 0.26 s
+    after). DuckDB keeps its statistics as it writes and needs neither."""
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:  # VACUUM is not transactional
         for table in tables:
-            conn.execute(sa.text(f'ANALYZE "{table.name}"'))
+            conn.execute(sa.text(f'VACUUM (ANALYZE) "{table.name}"'))
 
 
 def delete_missing(conn: Connection, table: sa.Table, owner_col: str, owners: list[str], keep_ids: set[str]) -> int:

@@ -98,7 +98,7 @@ def write_batch(engine: Engine, path: str, fmt: str, batch: Batch) -> tuple[int,
     started = store.utcnow()
     run_id = str(uuid.uuid4())
     inserted = updated = 0
-    grown: list[sa.Table] = []  # tables this file grew by many rows: their statistics are refreshed
+    grown: list[sa.Table] = []  # tables this file grew by many rows: vacuumed and their statistics refreshed
     with engine.begin() as conn:
         for table in store.DATA_TABLES:
             if table.name in batch.frames:
@@ -116,7 +116,6 @@ def write_batch(engine: Engine, path: str, fmt: str, batch: Batch) -> tuple[int,
                 grown.append(table)
         if batch.retired:
             updated += store.delete_issues(conn, path, batch.retired)
-        store.analyze(conn, grown)
         conn.execute(store.ingest_runs.insert().values(
             id=run_id, format=fmt, path=path, started_at=started, finished_at=store.utcnow(),
             rows_read=batch.read, inserted=inserted, updated=updated, rejected=len(batch.skipped)))
@@ -125,6 +124,7 @@ def write_batch(engine: Engine, path: str, fmt: str, batch: Batch) -> tuple[int,
         store.bulk_insert(conn, store.skipped_rows, [
             {"id": f"{run_id}|{n}", "run_id": run_id, "format": fmt, "path": path, "row_ref": ref, "reason": reason}
             for n, (ref, reason) in enumerate(batch.skipped)])
+    store.vacuum_analyze(engine, grown)
     return inserted, updated
 
 

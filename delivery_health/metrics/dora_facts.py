@@ -103,10 +103,11 @@ def refresh(engine: Engine, settings: Settings) -> Refresh:
             table.drop(conn, checkfirst=True)
             table.create(conn)
             rows[name] = store.replace_rows(conn, table, getattr(live, name), order_by=order)
-        store.analyze(conn, [table for _, table, _ in _TABLES])
         rows["catalog"] = catalog.refresh(conn)
         rows["dependencies"] = dependencies.refresh(conn, rules)
         rows["repeat incidents"] = actions.refresh_repeats(conn)
         rows["action item squads"] = actions.refresh_squads(conn, rules)
         store.record_derived(conn, NAME, fingerprint(settings, rules))
+    store.vacuum_analyze(engine, [table for _, table, _ in _TABLES] + [
+        store.data_catalog, store.dependency_edges, store.incident_repeats, store.action_item_squads])
     return Refresh(rows, time.perf_counter() - t0)
