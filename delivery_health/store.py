@@ -239,7 +239,8 @@ skipped_rows = sa.Table(
 )
 # The data-quality panel shows the first rows in this order: PostgreSQL sorted all 25k of them at 1M issues for it
 # (30 ms a view). DuckDB takes 8 ms without.
-_SKIPPED_ORDER = sa.Index("ix_skipped_rows_path_id", skipped_rows.c.path, skipped_rows.c.id).ddl_if(dialect="postgresql")
+_SKIPPED_ORDER = (sa.Index("ix_skipped_rows_path_id", skipped_rows.c.path, skipped_rows.c.id)
+                  .ddl_if(dialect="postgresql"))
 
 # How far each live sync got (not a data table): the next run asks only for what changed since.
 sync_state = sa.Table(
@@ -748,8 +749,9 @@ ANALYZE_AFTER_ROWS = 1000
 def vacuum_analyze(engine: Engine, tables: Iterable[sa.Table]) -> None:
     """On PostgreSQL, once a write has committed: VACUUM (ANALYZE) each of ``tables``, fresh planner statistics
     and every new row marked visible. Left to autovacuum, that ran in the next minute, on one of the server's
-    cores while the pages were viewed (the Overview's p95 at 1M issues on 2 cores: 0.34 s during it, 0.26 s
-    after). DuckDB keeps its statistics as it writes and needs neither."""
+    cores while the pages were viewed (the Overview's uncached p95 at 1M issues on 2 cores: 0.34 s in a
+    benchmark run during it, 0.27 s with the vacuum done by the write). DuckDB keeps its statistics as it writes
+    and needs neither."""
     if engine.dialect.name != "postgresql":
         return
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:  # VACUUM is not transactional

@@ -1,7 +1,8 @@
 """The quarterly review: per squad, each page's headline figure for a quarter and the change vs the one before.
 
-Every figure is the page's own function over the quarter, so the scorecard, the pages and
-the CLI cannot disagree:
+Every figure is the page's own function over the quarter, or one reading the same definitions (SQL expressions,
+rules) for the scorecard's rows only (tests hold each equal to the page's), so the scorecard, the pages and the
+CLI cannot disagree:
 
 - DORA tiers: ``dora.dora_window``'s over the quarter (to the as-of date while it runs); both quarters
   from one read of the facts (``dora.dora_windows``).
@@ -10,8 +11,8 @@ the CLI cannot disagree:
   filter).
   Exports hold the issues' *current* status and no link history, so a past quarter's count
   cannot be rebuilt: the change column stays empty rather than show a made-up number.
-- Budget variance: ``budget.variance_pct_by_squad`` (``burn_totals`` per squad) for the quarter's (fiscal) year as of the quarter's
-  end (or the as-of date), as a fraction of planned; only for a squad budgeting in one currency
+- Budget variance: ``budget.variance_pct_by_squad`` (``burn_totals`` per squad) for the quarter's (fiscal) year as
+  of the quarter's end (or the as-of date), as a fraction of planned; only for a squad budgeting in one currency
   (variance fractions of two currencies are not one number).
 - Action-item closure: ``actions.cohorts`` for the items created in the quarter, resolved by the
   quarter's end (or the as-of date).
