@@ -225,7 +225,8 @@ def test_a_first_bulk_load_builds_its_indexes_after(pg_url: str, monkeypatch: py
 
 def test_concurrent_reads_keep_order_and_do_not_nest(pg_url: str, tmp_path: Path):
     # store.concurrently: results in the calls' order; on PostgreSQL at most CONCURRENT_READS run at once even
-    # when each of them fans out again (the scorecard's DORA tiers do); on DuckDB one at a time.
+    # when each of them fans out again (a metric that reads at once, called inside another's concurrent read); on
+    # DuckDB one at a time.
     import threading
     import time
 

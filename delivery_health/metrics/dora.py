@@ -151,14 +151,31 @@ def _aggregate(conn: Connection, base: Subquery, measures: Callable, grains: tup
 Request = tuple[Window, tuple[str, ...], bool]  # a window, its trend grains, whether its tiers are wanted
 
 
+class Reads(NamedTuple):
+    """Independent reads and what makes their results the answer, for a caller that runs them at once with its
+    own (``store.concurrently``): the scorecard's DORA tiers beside its other parts."""
+
+    calls: list[Callable[[], Any]]
+    finish: Callable[[list[Any]], Any]
+
+    def run(self, engine: Engine) -> Any:
+        return self.finish(store.concurrently(engine, *self.calls))
+
+
 def _frames(engine: Engine, settings: Settings, requests: list[Request],
             selected: tuple[str, ...]) -> list[dict[str | None, pd.DataFrame]]:
     """For each requested window (not overlapping), for each grain: every measure per period (or the whole window
     for None) and squad; empty without data. With tiers, the deployments are also counted by week (the
     deployment-frequency tier's input): that "week" frame holds every measure only when week is a trend grain."""
+    return _frame_reads(engine, settings, requests, selected).run(engine)
+
+
+def _frame_reads(engine: Engine, settings: Settings, requests: list[Request], selected: tuple[str, ...]) -> Reads:
+    """``_frames`` as reads."""
     empty = pd.DataFrame(columns=_COLUMNS)
     if not store.database_exists(engine):
-        return [{g: empty for g in (None, *grains, *(["week"] if tiers else []))} for _, grains, tiers in requests]
+        return Reads([], lambda _: [{g: empty for g in (None, *grains, *(["week"] if tiers else []))}
+                                    for _, grains, tiers in requests])
     rules = squad_rules.load_rules(settings.squads_path)
     fiscal_start = settings.fiscal_year_start_month
     lo, hi = min(instants(*w)[0] for w, _, _ in requests), max(instants(*w)[1] for w, _, _ in requests)
@@ -178,15 +195,17 @@ def _frames(engine: Engine, settings: Settings, requests: list[Request],
         with engine.connect() as conn:
             return _aggregate(conn, *bases[k], grains, windows, selected, fiscal_start)
 
-    done = store.concurrently(engine, *(lambda k=k, g=g, idx=idx: part(k, g, [requests[i][0] for i in idx])
-                                        for (k, g), idx in jobs.items()))
-    parts: list[dict[str | None, list[list[dict]]]] = [{} for _ in requests]
-    for ((_, grains), idx), found in zip(jobs.items(), done):
-        for j, i in enumerate(idx):
-            for g in grains:
-                parts[i].setdefault(g, []).append(found[j][g])
-    return [{g: _rows(p, start, end, g, fiscal_start) if any(p) else empty for g, p in parts[i].items()}
-            for i, ((start, end), _, _) in enumerate(requests)]
+    def finish(done: list[list[dict[str | None, list[dict]]]]) -> list[dict[str | None, pd.DataFrame]]:
+        parts: list[dict[str | None, list[list[dict]]]] = [{} for _ in requests]
+        for ((_, grains), idx), found in zip(jobs.items(), done):
+            for j, i in enumerate(idx):
+                for g in grains:
+                    parts[i].setdefault(g, []).append(found[j][g])
+        return [{g: _rows(p, start, end, g, fiscal_start) if any(p) else empty for g, p in parts[i].items()}
+                for i, ((start, end), _, _) in enumerate(requests)]
+
+    return Reads([lambda k=k, g=g, idx=idx: part(k, g, [requests[i][0] for i in idx]) for (k, g), idx in jobs.items()],
+                 finish)
 
 
 def _rows(parts: list[list[dict]], start: date, end: date, by: str | None, fiscal_start: int) -> pd.DataFrame:
@@ -244,8 +263,14 @@ def dora_windows(engine: Engine, settings: Settings, windows: list[Window],
                  squads: tuple[str, ...] = ()) -> list[pd.DataFrame]:
     """``dora_window`` of each of ``windows`` (not overlapping), from one read of the facts (the scorecard's two
     quarters)."""
-    frames = _frames(engine, settings, [(w, (), True) for w in windows], tuple(squads))
-    return [_with_tiers(f[None], f["week"], start, end) for f, (start, end) in zip(frames, windows)]
+    return dora_windows_reads(engine, settings, windows, squads).run(engine)
+
+
+def dora_windows_reads(engine: Engine, settings: Settings, windows: list[Window], squads: tuple[str, ...] = ()) -> Reads:
+    """``dora_windows`` as reads, to run at once with a caller's other reads."""
+    reads = _frame_reads(engine, settings, [(w, (), True) for w in windows], tuple(squads))
+    return Reads(reads.calls, lambda done: [_with_tiers(f[None], f["week"], start, end)
+                                            for f, (start, end) in zip(reads.finish(done), windows)])
 
 
 def previous_window(start: date, end: date) -> Window:

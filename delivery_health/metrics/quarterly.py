@@ -49,10 +49,10 @@ def review_quarters(quarter: str, as_of: date, fiscal_start: int = 1) -> dict[st
     return {"current": (start, min(end, as_of)), "previous": (prev_start, prev_end)}
 
 
-def _tiers(engine: Engine, settings: Settings, windows: list[tuple[date, date]]) -> list[dict[str | None, dict]]:
-    """For each window: squad (None: the organisation) -> its four tiers."""
+def _tiers(windows: list[pd.DataFrame]) -> list[dict[str | None, dict]]:
+    """For each ``dora_windows`` frame: squad (None: the organisation) -> its four tiers."""
     out = []
-    for window in dora.dora_windows(engine, settings, windows):
+    for window in windows:
         frame = dora.tiers_of(window)
         # String columns hold a missing tier as NaN: make it None, like the other figures.
         out.append({None if pd.isna(row["squad"]) else row["squad"]:
@@ -107,14 +107,17 @@ def _whole_scorecard(engine: Engine, settings: Settings, quarter: str, as_of: da
     quarters = review_quarters(quarter, as_of, settings.fiscal_year_start_month)
     now, before = quarters["current"], quarters["previous"]
     names = squad_names(engine, settings)
-    # The DORA tiers first and on their own: the longest part, whose queries run at once only outside a
-    # concurrent read (PostgreSQL at 1M issues: the scorecard 236 -> 160 ms).
-    tiers_before, tiers_now = _tiers(engine, settings, [before, now])
-    closure_now, closure_before, risk, (variance_before, variance_now) = store.concurrently(
-        engine,
+    # The DORA tiers' queries beside the other parts, not inside one of them (where they would run one after
+    # another): on PostgreSQL every read runs at once, the longest (lead times) first.
+    tier_reads = dora.dora_windows_reads(engine, settings, [before, now])
+    done = store.concurrently(
+        engine, *tier_reads.calls,
         lambda: _closure(engine, settings, now), lambda: _closure(engine, settings, before),
         lambda: _at_risk(engine, settings, as_of),
         lambda: _variances(engine, settings, names, [before[1], now[1]]))
+    n = len(tier_reads.calls)
+    tiers_before, tiers_now = _tiers(tier_reads.finish(done[:n]))
+    closure_now, closure_before, risk, (variance_before, variance_now) = done[n:]
     rows = [_row(squad, tiers_now, tiers_before, closure_now, closure_before, risk, variance_now, variance_before)
             for squad in [*names, None]]
     return _none_stays_none(pd.DataFrame(rows, columns=COLUMNS), rows)
