@@ -266,7 +266,8 @@ def dora_windows(engine: Engine, settings: Settings, windows: list[Window],
     return dora_windows_reads(engine, settings, windows, squads).run(engine)
 
 
-def dora_windows_reads(engine: Engine, settings: Settings, windows: list[Window], squads: tuple[str, ...] = ()) -> Reads:
+def dora_windows_reads(engine: Engine, settings: Settings, windows: list[Window],
+                       squads: tuple[str, ...] = ()) -> Reads:
     """``dora_windows`` as reads, to run at once with a caller's other reads."""
     reads = _frame_reads(engine, settings, [(w, (), True) for w in windows], tuple(squads))
     return Reads(reads.calls, lambda done: [_with_tiers(f[None], f["week"], start, end)

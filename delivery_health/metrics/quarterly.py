@@ -5,7 +5,7 @@ rules) for the scorecard's rows only (tests hold each equal to the page's), so t
 CLI cannot disagree:
 
 - DORA tiers: ``dora.dora_window``'s over the quarter (to the as-of date while it runs); both quarters
-  from one read of the facts (``dora.dora_windows``).
+  from one read of the facts (``dora.dora_windows_reads``, run beside the scorecard's other parts).
 - Open at-risk dependencies: ``dependencies.at_risk_by_squad_pair`` (``dependency_risk``'s at-risk flag) as of
   the as-of date, counting a dependency for a squad when either side belongs to it (the dependency page's squad
   filter).
