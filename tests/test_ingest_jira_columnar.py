@@ -89,6 +89,10 @@ def test_edge_fixture_hand_computed(settings: Settings) -> None:
     # A non-breaking space around the summary is stripped; `2,5` is a decimal comma; a due date is a day.
     assert (items["EDG-5"]["summary"], items["EDG-5"]["story_points"], items["EDG-5"]["due_date"]) == (
         "Fix retries", 2.5, date(2024, 4, 15))
+    # Trailing whitespace of every width is stripped (a tab, an ideographic space, a thin space); a trailing
+    # DEL or accented letter is not whitespace and stays.
+    assert [items[k]["assignee"] for k in ("EDG-3", "EDG-4", "EDG-9")] == ["Cy", "Di", "Ió"]
+    assert (items["EDG-7"]["summary"], items["EDG-6"]["summary"]) == ("Resilience", "Wire the flag\x7f")
     # Parent id 9007 is EDG-7, an Epic: parent and epic. OTHER-9 is outside the file: kept as the parent key.
     assert (items["EDG-6"]["parent_key"], items["EDG-6"]["epic_key"]) == ("EDG-7", "EDG-7")
     assert (items["EDG-8"]["parent_key"], items["EDG-8"]["summary"]) == ("OTHER-9", "Line one\nLine two")
@@ -141,3 +145,23 @@ def test_reingest_and_edit_through_frames(engine: sa.Engine, settings: Settings,
         assert conn.execute(sa.select(sa.func.count()).select_from(t).where(t.c.item_key == "EDG-5")).scalar_one() == 0
         assert conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one() == 3
         assert conn.execute(sa.select(wi.c.source_file).where(wi.c.id == "EDG-1")).scalar_one() == "edges.csv"
+
+
+def test_duckdb_keeps_issue_and_tag_ids_unique_without_an_index(settings: Settings, duckdb_url: str) -> None:
+    """On DuckDB work_items and work_item_tags have no primary key (store.py says why): the upserts alone keep
+    their ids unique, through a re-ingest and an edit."""
+    engine = store.make_engine(duckdb_url)
+    ingest_file(engine, EDGES, settings)
+    ingest_file(engine, EDGES, settings)
+    edited = EDGES.read_text(encoding="utf-8").replace("Unblock search", "Unblock search now")
+    path = Path(duckdb_url.removeprefix("duckdb:///")).with_name("edges.csv")
+    path.write_text(edited, encoding="utf-8", newline="")
+    ingest_file(engine, path, settings, name=str(EDGES))
+    with engine.connect() as conn:
+        keyed = conn.execute(sa.text("SELECT table_name FROM duckdb_constraints() WHERE constraint_type = "
+                                     "'PRIMARY KEY' UNION SELECT table_name FROM duckdb_indexes()")).scalars().all()
+        for table in (store.work_items, store.work_item_tags):
+            assert table.name not in keyed
+            rows, ids = conn.execute(sa.select(sa.func.count(), sa.func.count(table.c.id.distinct()))).one()
+            assert rows == ids == {"work_items": 9, "work_item_tags": 4}[table.name]
+    engine.dispose()

@@ -51,6 +51,12 @@ TEXT_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Rows per chunk of a frame handed to the writer: one chunk per reading thread. DuckDB writes each chunk it is
+# given as whole row groups (122,880 rows) and one partial group that the checkpoint after the write rewrites;
+# the default 131,072-row chunks left 28 partial groups over 1M issues' 3.5M tags, and 1.3 s of rewriting.
+_FRAME_CHUNK_ROWS = 1 << 40
+
+
 class Columns(Protocol):
     """What this needs of ``jira_csv._Columns``: positions by normalised name, and the link columns."""
 
@@ -71,10 +77,11 @@ def _lit(text: str) -> str:
 def _cell(i: int) -> str:
     """Column ``i``'s cell stripped as ``str.strip`` does, empty as NULL.
 
-    The regex only runs on a cell that starts or ends with a character below `!` or outside ASCII (string
-    comparison is by bytes): every whitespace character is one of those, and most cells have neither.
+    The regex only runs on a cell that starts or ends with a character outside `!`..`~` (string comparison is
+    by bytes): every whitespace character is one of those, and most cells have neither. The last character is
+    taken as `c[-1]`: `right(c, 1)` made the whole read 0.5 s slower at 1M issues.
     """
-    edge = f"(c{i} < '!' OR c{i} >= chr(128) OR right(c{i}, 1) < '!' OR right(c{i}, 1) >= chr(128))"
+    edge = f"(c{i} < '!' OR c{i} >= chr(128) OR NOT c{i}[-1] BETWEEN '!' AND '~')"
     return f"nullif(CASE WHEN {edge} THEN regexp_replace(c{i}, '^{_SPACE}+|{_SPACE}+$', '', 'g') ELSE c{i} END, '')"
 
 
@@ -102,7 +109,7 @@ class _Reader:
         self.con.unregister(f"_{name}_arrow")
 
     def frame(self, sql: str) -> pa.Table:
-        return self.con.sql(sql).to_arrow_table()
+        return self.con.sql(sql).to_arrow_table(_FRAME_CHUNK_ROWS)
 
 
 def _read_records(db: _Reader, path: Path, cols: Columns, delimiter: str) -> None:
