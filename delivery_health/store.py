@@ -689,17 +689,23 @@ def _stage(conn: Connection, columns: Sequence[sa.Column], frame: Any) -> sa.Tab
                         postgresql_on_commit="DROP")
         temp.create(conn)
         if conn.dialect.name == "postgresql":
-            import pyarrow.csv
-
-            buf = io.BytesIO()
-            pyarrow.csv.write_csv(frame, buf, pyarrow.csv.WriteOptions(include_header=False))
-            buf.seek(0)
-            listed = ", ".join(f'"{c.name}"' for c in columns)
-            with raw.cursor() as cur:  # CSV: an unquoted empty field is NULL, a quoted one ("") an empty string
-                cur.copy_expert(f'COPY "{name}" ({listed}) FROM STDIN WITH (FORMAT csv)', buf)
+            _copy_frame(conn, name, [c.name for c in columns], frame)
         else:
             conn.execute(temp.insert(), frame.to_pylist())
     return sa.table(name, *(sa.column(c.name, c.type) for c in columns))
+
+
+def _copy_frame(conn: Connection, table_name: str, columns: Sequence[str], frame: Any, freeze: bool = False) -> None:
+    """PostgreSQL: an Arrow table's rows appended to ``table_name``'s ``columns`` by one COPY of their CSV,
+    ``freeze``: written frozen (the table must have been created or truncated in this transaction)."""
+    import pyarrow.csv
+
+    buf = io.BytesIO()
+    pyarrow.csv.write_csv(frame, buf, pyarrow.csv.WriteOptions(include_header=False))
+    buf.seek(0)
+    listed = ", ".join(f'"{c}"' for c in columns)
+    with conn.connection.driver_connection.cursor() as cur:  # CSV: an unquoted empty field is NULL, "" an empty string
+        cur.copy_expert(f'COPY "{table_name}" ({listed}) FROM STDIN WITH (FORMAT csv{", FREEZE" if freeze else ""})', buf)
 
 
 def _drop_stage(conn: Connection, stage: sa.TableClause) -> None:
@@ -718,11 +724,18 @@ def upsert_frame(conn: Connection, table: sa.Table, frame: Any,
     """
     if frame.num_rows == 0 and owned is None:
         return 0, 0
-    stage = _stage(conn, list(table.columns), frame)
     cols = [c.name for c in table.columns]
+    # `.all()`: DuckDB wants a result read to the end before the connection does more.
+    first_load = not conn.execute(sa.select(table.c.id).limit(1)).all()  # everything is new
+    if first_load and conn.dialect.name == "postgresql":
+        # Straight into the table: through a staging table, 1M issues' 4.5M rows were copied twice (2.9 s more).
+        with _indexes_built_after(conn, table, frame.num_rows):
+            conn.execute(sa.text(f'TRUNCATE "{table.name}"'))  # empty already: this lets COPY write the rows frozen
+            _copy_frame(conn, table.name, cols, frame, freeze=True)
+        return frame.num_rows, 0
+    stage = _stage(conn, list(table.columns), frame)
     try:
-        # `.all()`: DuckDB wants a result read to the end before the connection does more.
-        if not conn.execute(sa.select(table.c.id).limit(1)).all():  # a first load: everything is new
+        if first_load:
             with _indexes_built_after(conn, table, frame.num_rows):
                 conn.execute(table.insert().from_select(cols, sa.select(*(stage.c[n] for n in cols))))
             return frame.num_rows, 0
