@@ -264,7 +264,8 @@ def _batch_of(path: Path, cols: Columns, delimiter: str, settings: Settings,
                    FROM f LEFT JOIN instants c ON c.s = f.created LEFT JOIN instants u ON u.s = f.updated
                    LEFT JOIN instants r ON r.s = f.resolved LEFT JOIN due_days d ON d.s = f.due
                    LEFT JOIN points_map sp ON sp.s = f.points
-                   LEFT JOIN (SELECT issue_id, key FROM f WHERE issue_id IS NOT NULL) by_id ON by_id.issue_id = f.parent_ref""")
+                   LEFT JOIN (SELECT issue_id, key FROM f WHERE issue_id IN (SELECT parent_ref FROM f)) by_id
+                       ON by_id.issue_id = f.parent_ref""")
         # Cloud 2025+ dropped `Epic Link` for `Parent`: a parent that is an Epic is also the epic.
         work_items = db.frame(f"""SELECT {_select_list('work_items', {
             'id': 'i.key', 'epic_key': "coalesce(i.epic_key, CASE WHEN lower(p.issue_type) = 'epic' THEN p.key END)",
@@ -272,7 +273,8 @@ def _batch_of(path: Path, cols: Columns, delimiter: str, settings: Settings,
                                      'status_category', 'priority', 'resolution', 'assignee', 'reporter', 'team',
                                      'created_at', 'updated_at', 'resolved_at', 'due_date', 'parent_key',
                                      'story_points')}, **src})}
-            FROM items i LEFT JOIN items p ON p.key = i.parent_key ORDER BY i.n""")
+            FROM items i LEFT JOIN (SELECT key, issue_type FROM items WHERE lower(issue_type) = 'epic') p
+            ON p.key = i.parent_key ORDER BY i.n""")
         if work_items.num_rows != read:
             raise _NotCommon("a parent key matched twice")
         tags = db.frame(f"""SELECT {_select_list('work_item_tags', {
