@@ -764,6 +764,15 @@ def upsert_frame(conn: Connection, table: sa.Table, frame: Any,
 ANALYZE_AFTER_ROWS = 1000
 
 
+def analyze(conn: Connection, tables: Iterable[sa.Table]) -> None:
+    """On PostgreSQL, inside a transaction: planner statistics of ``tables`` as this transaction wrote them, for its
+    next queries that read them. Without them a refresh planned the attribution on the default guess for a new
+    table (a few thousand rows, not 380k) and joined deployments by service alone: 3 s instead of 0.1 s at 1M issues."""
+    if conn.dialect.name == "postgresql":
+        for table in tables:
+            conn.execute(sa.text(f'ANALYZE "{table.name}"'))
+
+
 def vacuum_analyze(engine: Engine, tables: Iterable[sa.Table]) -> None:
     """On PostgreSQL, once a write has committed: VACUUM (ANALYZE) each of ``tables``, fresh planner statistics
     and every new row marked visible. Left to autovacuum, that ran in the next minute, on one of the server's

@@ -91,10 +91,12 @@ def refresh(engine: Engine, settings: Settings) -> Refresh:
     rules = squad_rules.load_rules(settings.squads_path)
     store.init_db(engine)
     live = dora_sql.live_sources(settings, rules)
-    # The incidents, deployment days and runs' counts read the deployments, commits and attribution just written
-    # (before them in _TABLES) instead of computing them again.
-    live = dataclasses.replace(live, incidents=dora_sql.incidents_attributed(store.dora_attribution, rules),
-                               deploy_days=dora_sql.deploy_days(store.dora_production, store.dora_attribution),
+    # Each block after the production deployments reads the blocks just written (before it in _TABLES) instead of
+    # computing them again.
+    prod = store.dora_production
+    live = dataclasses.replace(live, lead=dora_sql.lead_rows(prod), attribution=dora_sql.attribution(settings, prod),
+                               incidents=dora_sql.incidents_attributed(store.dora_attribution, rules),
+                               deploy_days=dora_sql.deploy_days(prod, store.dora_attribution),
                                runs=dora_sql.runs_with_counts(live.runs, store.dora_lead, store.dora_attribution))
     rows = {}
     with engine.begin() as conn:
@@ -103,6 +105,7 @@ def refresh(engine: Engine, settings: Settings) -> Refresh:
             table.drop(conn, checkfirst=True)
             table.create(conn)
             rows[name] = store.replace_rows(conn, table, getattr(live, name), order_by=order)
+            store.analyze(conn, [table])  # the blocks after it are planned on its real size
         rows["catalog"] = catalog.refresh(conn)
         rows["dependencies"] = dependencies.refresh(conn, rules)
         rows["repeat incidents"] = actions.refresh_repeats(conn)

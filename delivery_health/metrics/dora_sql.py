@@ -79,8 +79,9 @@ def _history_services() -> sa.Select:
     return sa.select(c.c.service).where(c.c.service.isnot(None)).distinct()
 
 
-def lead_rows(settings: Settings, rules: list[squads.Rule], before: datetime | None = None) -> Subquery:
-    """One row per (commit, the first production deployment including it).
+def lead_rows(prod: FromClause) -> Subquery:
+    """One row per (commit, the first production deployment including it), of ``prod``'s deployments (a
+    ``production`` source).
 
     Columns: ``deployment_id, service, squad, finished_at, sha, committed_at, source
     ('history' | 'head commit'), lead_seconds`` (unclamped; may be negative).
@@ -94,7 +95,6 @@ def lead_rows(settings: Settings, rules: list[squads.Rule], before: datetime | N
     deployments sorted by time. Without history, a deployment includes only its head
     commit, counted for the first deployment of that sha.
     """
-    prod = production(settings, rules, before)
     hist = _history_services()
     order = [prod.c.finished_at, prod.c.id]
     ranked = (sa.select(prod, sa.func.row_number().over(partition_by=prod.c.service, order_by=order).label("seq"),
@@ -139,8 +139,9 @@ def lead_rows(settings: Settings, rules: list[squads.Rule], before: datetime | N
             .subquery("lead"))
 
 
-def attribution(settings: Settings, rules: list[squads.Rule]) -> Subquery:
-    """One row per incident: ``incident_id, deployment_id (or NULL), attributed_by``.
+def attribution(settings: Settings, prod: FromClause) -> Subquery:
+    """One row per incident: ``incident_id, deployment_id (or NULL), attributed_by``, from ``prod``'s deployments
+    (a ``production`` source of every deployment).
 
     ``attributed_by`` is ``id`` or ``sha`` (the incident's ``deployment_ref`` names a
     production deployment's id, or a production deployment's head sha: the earliest such
@@ -149,7 +150,7 @@ def attribution(settings: Settings, rules: list[squads.Rule]) -> Subquery:
     started, at most ``attribution_window_days`` before), else ``none``. A ref naming no
     production deployment is ignored and the window rule applies.
     """
-    i, prod = store.incidents, production(settings, rules)
+    i = store.incidents
     order = [prod.c.finished_at, prod.c.id]
     by_id = (sa.select(i.c.id.label("incident_id"), prod.c.id.label("deployment_id"), sa.literal(1).label("priority"),
                        sa.literal(1, sa.BigInteger).label("rank"))
@@ -171,7 +172,7 @@ def attribution(settings: Settings, rules: list[squads.Rule]) -> Subquery:
             .subquery("attribution"))
 
 
-def _window_candidates(settings: Settings, prod: Subquery) -> sa.Select:
+def _window_candidates(settings: Settings, prod: FromClause) -> sa.Select:
     """Per incident with a service: its service's latest production deployment finished at or
     before it started, kept when within the attribution window (a running MAX over one
     sorted stream of deployments and incidents per service)."""
@@ -215,8 +216,8 @@ class DoraSources:
 def live_sources(settings: Settings, rules: list[squads.Rule], before: datetime | None = None) -> DoraSources:
     """The building blocks computed in the query; ``before`` as in ``production`` (an upper bound on the
     deployments read, which changes none of the rows before it)."""
-    attributed, prod = attribution(settings, rules), production(settings, rules, before)
-    return DoraSources(attempts(settings, rules), prod, lead_rows(settings, rules, before), attributed,
+    attributed, prod = attribution(settings, production(settings, rules)), production(settings, rules, before)
+    return DoraSources(attempts(settings, rules), prod, lead_rows(prod), attributed,
                        incidents_attributed(attributed, rules), deploy_days(prod, attributed), precomputed=False)
 
 
