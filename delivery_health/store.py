@@ -704,7 +704,8 @@ def _copy_frame(conn: Connection, table_name: str, columns: Sequence[str], frame
     pyarrow.csv.write_csv(frame, buf, pyarrow.csv.WriteOptions(include_header=False))
     buf.seek(0)
     listed = ", ".join(f'"{c}"' for c in columns)
-    with conn.connection.driver_connection.cursor() as cur:  # CSV: an unquoted empty field is NULL, "" an empty string
+    # CSV: an unquoted empty field is NULL, a quoted one ("") an empty string.
+    with conn.connection.driver_connection.cursor() as cur:
         cur.copy_expert(f'COPY "{table_name}" ({listed}) FROM STDIN WITH (FORMAT csv{", FREEZE" if freeze else ""})', buf)
 
 
@@ -762,15 +763,6 @@ def upsert_frame(conn: Connection, table: sa.Table, frame: Any,
 # PostgreSQL plans with table statistics that autovacuum refreshes only some time after a bulk load; planned
 # on stale ones, a 100k-issue store's dependency query took 0.85 s instead of 0.23 s.
 ANALYZE_AFTER_ROWS = 1000
-
-
-def analyze(conn: Connection, tables: Iterable[sa.Table]) -> None:
-    """On PostgreSQL, inside a transaction: planner statistics of ``tables`` as this transaction wrote them, for its
-    next queries that read them. Without them a refresh planned the attribution on the default guess for a new
-    table (a few thousand rows, not 380k) and joined deployments by service alone: 3 s instead of 0.1 s at 1M issues."""
-    if conn.dialect.name == "postgresql":
-        for table in tables:
-            conn.execute(sa.text(f'ANALYZE "{table.name}"'))
 
 
 def vacuum_analyze(engine: Engine, tables: Iterable[sa.Table]) -> None:

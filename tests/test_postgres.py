@@ -219,7 +219,8 @@ def test_a_first_bulk_load_builds_its_indexes_after(pg_url: str, monkeypatch: py
         indexes = set(conn.execute(sa.text("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")).scalars())
         tags = conn.execute(sa.select(sa.func.count()).select_from(store.work_item_tags)).scalar_one()
     engine.dispose()
-    assert {"ux_work_items_id", "ux_work_item_tags_id", "ix_work_item_tags_item_key", "ix_deployments_service"} <= indexes
+    assert {"ux_work_items_id", "ux_work_item_tags_id", "ix_work_item_tags_item_key",
+            "ix_deployments_service"} <= indexes
     assert tags == 4  # EDG-1's two components, EDG-2's one, EDG-5's label
 
 

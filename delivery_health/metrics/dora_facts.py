@@ -105,7 +105,6 @@ def refresh(engine: Engine, settings: Settings) -> Refresh:
             table.drop(conn, checkfirst=True)
             table.create(conn)
             rows[name] = store.replace_rows(conn, table, getattr(live, name), order_by=order)
-            store.analyze(conn, [table])  # the blocks after it are planned on its real size
         rows["catalog"] = catalog.refresh(conn)
         rows["dependencies"] = dependencies.refresh(conn, rules)
         rows["repeat incidents"] = actions.refresh_repeats(conn)
