@@ -44,15 +44,13 @@ schema_version = sa.Table(
     sa.Column("applied_at", sa.DateTime),
 )
 
-# The two tables a Jira export fills by the million have no primary key: their ids are unique all the same
-# (every write is an upsert on them, from a batch with unique ids), but on DuckDB an index over them is never
-# used to read and is the slowest part of a load: 1M issues and their 3.5M tags were written and committed in
-# 4.6 s with an index on the issue keys, 2.4 s without (an index on the tag ids tripled the time of the tags).
-# PostgreSQL, which looks single rows up through them, has each as a unique index. Stores made before keep
-# the primary key on work_items.
+def _id() -> sa.Column:
+    """A data table's id: unique, a key on PostgreSQL only (see DATA_TABLES)."""
+    return sa.Column("id", sa.String, nullable=False)
+
+
 work_items = sa.Table(
-    "work_items", metadata,
-    sa.Column("id", sa.String, nullable=False),  # id = issue key
+    "work_items", metadata, _id(),  # id = issue key
     sa.Column("issue_id", sa.String),
     sa.Column("project_key", sa.String),
     sa.Column("project_name", sa.String),
@@ -74,21 +72,18 @@ work_items = sa.Table(
     sa.Column("story_points", sa.Double),
     *_source(),
 )
-sa.Index("ux_work_items_id", work_items.c.id, unique=True).ddl_if(dialect="postgresql")
 
 # Multi-valued issue fields: kind in component | label | fix_version | affects_version | sprint.
 work_item_tags = sa.Table(
-    "work_item_tags", metadata,
-    sa.Column("id", sa.String, nullable=False),  # id = item|kind|value
+    "work_item_tags", metadata, _id(),  # id = item|kind|value
     sa.Column("item_key", sa.String, nullable=False),
     sa.Column("kind", sa.String, nullable=False),
     sa.Column("value", sa.String, nullable=False),
 )
-sa.Index("ux_work_item_tags_id", work_item_tags.c.id, unique=True).ddl_if(dialect="postgresql")
-sa.Index("ix_work_item_tags_item_key", work_item_tags.c.item_key).ddl_if(dialect="postgresql")
+sa.Index("ix_work_item_tags_item_key", work_item_tags.c.item_key)
 
 status_transitions = sa.Table(
-    "status_transitions", metadata, _pk(),  # id = item|changed_at|to_status
+    "status_transitions", metadata, _id(),  # id = item|changed_at|to_status
     sa.Column("item_key", sa.String, nullable=False, index=True),
     sa.Column("changed_at", sa.DateTime, nullable=False),
     sa.Column("from_status", sa.String),
@@ -99,7 +94,7 @@ status_transitions = sa.Table(
 # Stored once per link: for blocking kinds from_key is the blocker and to_key the blocked
 # issue; for other kinds from_key is the issue on the link's outward side.
 issue_links = sa.Table(
-    "issue_links", metadata, _pk(),  # id = from|link_type|to
+    "issue_links", metadata, _id(),  # id = from|link_type|to
     sa.Column("from_key", sa.String, nullable=False, index=True),
     sa.Column("to_key", sa.String, nullable=False, index=True),
     sa.Column("link_type", sa.String, nullable=False),
@@ -108,7 +103,7 @@ issue_links = sa.Table(
 )
 
 releases = sa.Table(
-    "releases", metadata, _pk(),  # id = project|version
+    "releases", metadata, _id(),  # id = project|version
     sa.Column("project_key", sa.String),
     sa.Column("version", sa.String),
     sa.Column("release_date", sa.Date),
@@ -117,13 +112,13 @@ releases = sa.Table(
 )
 
 services = sa.Table(
-    "services", metadata, _pk(),  # id = normalised service name
+    "services", metadata, _id(),  # id = normalised service name
     sa.Column("repository", sa.String),
     *_source(),
 )
 
 deployments = sa.Table(
-    "deployments", metadata, _pk(),  # id = source-specific deployment id
+    "deployments", metadata, _id(),  # id = source-specific deployment id
     sa.Column("service", sa.String, nullable=False, index=True),
     sa.Column("repository", sa.String),
     sa.Column("environment", sa.String),  # lower-case
@@ -141,7 +136,7 @@ deployments = sa.Table(
 
 # Commit history of a service (e.g. `git log`): lets a deployment include every commit since the previous one.
 commits = sa.Table(
-    "commits", metadata, _pk(),  # id = sha
+    "commits", metadata, _id(),  # id = sha
     sa.Column("service", sa.String, index=True),
     sa.Column("committed_at", sa.DateTime),
     sa.Column("author", sa.String),
@@ -150,7 +145,7 @@ commits = sa.Table(
 )
 
 incidents = sa.Table(
-    "incidents", metadata, _pk(),  # id = incident id (PagerDuty id, Jira key, CSV id)
+    "incidents", metadata, _id(),  # id = incident id (PagerDuty id, Jira key, CSV id)
     sa.Column("service", sa.String, index=True),
     sa.Column("severity", sa.String),
     sa.Column("title", sa.String),
@@ -163,7 +158,7 @@ incidents = sa.Table(
 )
 
 action_items = sa.Table(
-    "action_items", metadata, _pk(),  # id = item id or Jira key
+    "action_items", metadata, _id(),  # id = item id or Jira key
     sa.Column("incident_id", sa.String, index=True),
     sa.Column("squad", sa.String),  # explicit squad from the export, if any
     sa.Column("title", sa.String),
@@ -177,7 +172,7 @@ action_items = sa.Table(
 )
 
 budget_lines = sa.Table(
-    "budget_lines", metadata, _pk(),  # id = scope|category|month|currency
+    "budget_lines", metadata, _id(),  # id = scope|category|month|currency
     sa.Column("scope", sa.String, nullable=False),
     sa.Column("category", sa.String, nullable=False),
     sa.Column("month", sa.Date, nullable=False),  # first day of the month
@@ -187,7 +182,7 @@ budget_lines = sa.Table(
 )
 
 spend_lines = sa.Table(
-    "spend_lines", metadata, _pk(),  # id = hash of the whole line
+    "spend_lines", metadata, _id(),  # id = hash of the whole line
     sa.Column("date", sa.Date, nullable=False),
     sa.Column("scope", sa.String, nullable=False),
     sa.Column("category", sa.String),
@@ -199,7 +194,7 @@ spend_lines = sa.Table(
 )
 
 sows = sa.Table(
-    "sows", metadata, _pk(),  # id = sow_id
+    "sows", metadata, _id(),  # id = sow_id
     sa.Column("vendor", sa.String),
     sa.Column("scope", sa.String),
     sa.Column("value", sa.Double),
@@ -212,7 +207,7 @@ sows = sa.Table(
 
 # Releases, freeze windows and other dated events drawn on the trend charts (events-csv).
 events = sa.Table(
-    "events", metadata, _pk(),  # id = date|kind|label|squad
+    "events", metadata, _id(),  # id = date|kind|label|squad
     sa.Column("date", sa.Date, nullable=False),
     sa.Column("end_date", sa.Date),  # None for a one-day event (a release); inclusive otherwise
     sa.Column("kind", sa.String, nullable=False),  # lower-case: release | freeze | ...
@@ -348,6 +343,16 @@ DATA_TABLES: tuple[sa.Table, ...] = (
     work_items, work_item_tags, status_transitions, issue_links, releases, services,
     deployments, commits, incidents, action_items, budget_lines, spend_lines, sows, events,
 )
+# The data tables have no primary key or index on DuckDB. Their ids are unique all the same (every write is an
+# upsert on them, from a batch with unique ids), but DuckDB reads them by scans and hash joins, never through an
+# index, and maintaining and checkpointing one was the slowest part of a load: 1M issues and their 3.5M tags were
+# written and committed in 4.6 s with an index on the issue keys, 2.4 s without; 500k deployments in 1.4 s with
+# their key and service index, 0.4 s without. PostgreSQL, which looks rows up through them, has each id as a
+# unique index, and the other indexes. Stores made before keep their keys and indexes.
+for _table in DATA_TABLES:
+    sa.Index(f"ux_{_table.name}_id", _table.c.id, unique=True)
+    for _index in _table.indexes:
+        _index.ddl_if(dialect="postgresql")
 
 
 def utcnow() -> datetime:
