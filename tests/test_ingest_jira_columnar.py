@@ -106,6 +106,9 @@ def test_edge_fixture_hand_computed(settings: Settings) -> None:
     assert actions == {"EDG-3": "EDG-2", "EDG-4": "EDG-1", "EDG-5": None}
     blocking = {(r["from_key"], r["to_key"]) for r in batch.table_rows("issue_links") if r["is_blocking"]}
     assert blocking == {("EDG-9", "EDG-5")}
+    # EDG-7 has the label `arch` in both Labels columns (once with a trailing space): one tag.
+    assert [(r["kind"], r["value"]) for r in batch.table_rows("work_item_tags") if r["item_key"] == "EDG-7"] == [
+        ("label", "arch")]
     assert _rows(batch, "work_item_tags") == _rows(_by_record(EDGES, berlin), "work_item_tags")
 
 
@@ -125,8 +128,8 @@ def _counts(engine: sa.Engine) -> dict[str, int]:
 def test_reingest_and_edit_through_frames(engine: sa.Engine, settings: Settings, tmp_path: Path) -> None:
     """The frames' SQL upsert, on DuckDB and PostgreSQL: nothing changes twice, an edit changes only itself."""
     first = ingest_file(engine, EDGES, settings, name="edges.csv")
-    # 9 issues + 4 tags + 5 links + 2 incidents + 3 action items
-    assert (first.inserted, first.updated) == (23, 0)
+    # 9 issues + 5 tags + 5 links + 2 incidents + 3 action items
+    assert (first.inserted, first.updated) == (24, 0)
     before = _counts(engine)
     again = ingest_file(engine, EDGES, settings, name="edges.csv")
     assert (again.inserted, again.updated) == (0, 0) and _counts(engine) == before
@@ -143,7 +146,7 @@ def test_reingest_and_edit_through_frames(engine: sa.Engine, settings: Settings,
         assert conn.execute(sa.select(wi.c.summary).where(wi.c.id == "EDG-9")).scalar_one() == "Unblock search now"
         t = store.work_item_tags
         assert conn.execute(sa.select(sa.func.count()).select_from(t).where(t.c.item_key == "EDG-5")).scalar_one() == 0
-        assert conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one() == 3
+        assert conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one() == 4
         assert conn.execute(sa.select(wi.c.source_file).where(wi.c.id == "EDG-1")).scalar_one() == "edges.csv"
 
 
@@ -163,5 +166,5 @@ def test_duckdb_keeps_issue_and_tag_ids_unique_without_an_index(settings: Settin
         assert not {t.name for t in store.DATA_TABLES} & set(keyed)
         for table in (store.work_items, store.work_item_tags):
             rows, ids = conn.execute(sa.select(sa.func.count(), sa.func.count(table.c.id.distinct()))).one()
-            assert rows == ids == {"work_items": 9, "work_item_tags": 4}[table.name]
+            assert rows == ids == {"work_items": 9, "work_item_tags": 5}[table.name]
     engine.dispose()

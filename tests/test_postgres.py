@@ -221,7 +221,7 @@ def test_a_first_bulk_load_builds_its_indexes_after(pg_url: str, monkeypatch: py
     engine.dispose()
     assert {"ux_work_items_id", "ux_work_item_tags_id", "ix_work_item_tags_item_key",
             "ix_deployments_service"} <= indexes
-    assert tags == 4  # EDG-1's two components, EDG-2's one, EDG-5's label
+    assert tags == 5  # EDG-1's two components, EDG-2's one, EDG-5's label, EDG-7's label
 
 
 def test_concurrent_reads_keep_order_and_do_not_nest(pg_url: str, tmp_path: Path):
