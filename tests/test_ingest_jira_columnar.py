@@ -41,8 +41,10 @@ def _by_record(path: Path, settings: Settings) -> Batch:
 
 
 def _rows(batch: Batch, table: str) -> list[tuple]:
-    """The table's rows as sorted tuples; repeats of an id collapse as the upsert collapses them."""
-    return sorted({tuple(sorted(r.items())) for r in batch.table_rows(table)}, key=repr)
+    """The table's rows as written (a computed id left out), as sorted tuples; repeats collapse as the upsert
+    collapses them."""
+    written = [c.name for c in store.written_columns(store.metadata.tables[table])]
+    return sorted({tuple((c, r.get(c)) for c in written) for r in batch.table_rows(table)}, key=repr)
 
 
 def _jira_csvs() -> list[Path]:

@@ -68,3 +68,35 @@ def test_work_is_retried_while_the_file_is_busy_and_other_errors_are_not(monkeyp
     monkeypatch.setattr(store, "BUSY_RETRY_SECONDS", 0.3)
     with pytest.raises(store.DatabaseBusy):
         store.retry_while_busy(lambda: (_ for _ in ()).throw(RuntimeError("different configuration")))
+
+
+def test_a_version_1_store_gets_computed_tag_ids_and_keeps_its_tags(engine) -> None:
+    """Version 1 wrote each tag's id; version 2 computes it (store.COMPUTED_IDS). init_db makes the old table
+    again: the same tags with the same ids, and its writes then go through the computed column."""
+    tags = store.work_item_tags
+    with engine.begin() as conn:  # the version-1 table, as init_db made it, with two tags
+        conn.execute(sa.text("DROP TABLE work_item_tags"))
+        conn.execute(sa.text("CREATE TABLE work_item_tags (id VARCHAR NOT NULL, item_key VARCHAR NOT NULL, "
+                             "kind VARCHAR NOT NULL, value VARCHAR NOT NULL)"))
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("CREATE UNIQUE INDEX ux_work_item_tags_id ON work_item_tags (id)"))
+            conn.execute(sa.text("CREATE INDEX ix_work_item_tags_item_key ON work_item_tags (item_key)"))
+        conn.execute(sa.text("INSERT INTO work_item_tags VALUES ('PAY-1|label|ops', 'PAY-1', 'label', 'ops'), "
+                             "('PAY-1|component|Search', 'PAY-1', 'component', 'Search')"))
+        conn.execute(store.schema_version.delete())
+        conn.execute(store.schema_version.insert().values(version=1))
+    store.init_db(engine)
+    store.init_db(engine)  # once made again, the table is left as it is
+    rows = [{"id": "PAY-1|label|ops", "item_key": "PAY-1", "kind": "label", "value": "ops"},
+            {"id": "PAY-2|label|ops", "item_key": "PAY-2", "kind": "label", "value": "ops"}]
+    with engine.begin() as conn:
+        generated = conn.execute(sa.text("SELECT is_generated FROM information_schema.columns WHERE "
+                                         "table_name = 'work_item_tags' AND column_name = 'id'")).scalar_one()
+        assert generated == "ALWAYS"
+        assert sorted(conn.execute(sa.select(tags.c.id, tags.c.value)).all()) == [
+            ("PAY-1|component|Search", "Search"), ("PAY-1|label|ops", "ops")]
+        assert store.upsert(conn, tags, rows) == (1, 0)  # PAY-1's label is there already: only PAY-2's is new
+        versions = conn.execute(sa.select(store.schema_version.c.version)).scalars().all()
+    assert sorted(versions) == [1, 2]
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(tags.c.id).where(tags.c.item_key == "PAY-2")).scalar_one() == "PAY-2|label|ops"

@@ -33,7 +33,8 @@ class Batch:
     """Rows per canonical table name, plus what was read and what was skipped."""
 
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    # Or, from a columnar reader, a table's rows as one Arrow table with the table's columns, ids unique.
+    # Or, from a columnar reader, a table's rows as one Arrow table of the columns a write gives
+    # (``store.written_columns``), ids unique.
     frames: dict[str, pa.Table] = field(default_factory=dict)
     read: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (row reference, reason)

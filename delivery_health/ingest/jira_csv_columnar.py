@@ -253,11 +253,11 @@ def _tags_sql(cols: Columns) -> str:
 
 
 def _select_list(table_name: str, given: dict[str, str]) -> str:
-    """``given`` expressions as ``table_name``'s columns, in its order, each cast to its type (missing: NULL)."""
+    """``given`` expressions as ``table_name``'s written columns, in its order, each cast to its type (missing: NULL)."""
     table = store.metadata.tables[table_name]
     types = {"VARCHAR": "VARCHAR", "DATETIME": "TIMESTAMP", "DATE": "DATE", "DOUBLE": "DOUBLE", "BOOLEAN": "BOOLEAN"}
     return ", ".join(f"CAST({given.get(c.name, 'NULL')} AS {types.get(str(c.type), 'VARCHAR')}) AS {c.name}"
-                     for c in table.columns)
+                     for c in store.written_columns(table))
 
 
 def batch_of(path: Path, cols: Columns, delimiter: str, settings: Settings,
@@ -313,8 +313,7 @@ def _batch_of(path: Path, cols: Columns, delimiter: str, settings: Settings,
             ON p.key = i.parent_key ORDER BY i.n""")
         if work_items.num_rows != read:
             raise _NotCommon("a parent key matched twice")
-        tags = db.frame(f"""SELECT {_select_list('work_item_tags', {
-            'id': "key || '|' || kind || '|' || value", 'item_key': 'key', 'kind': 'kind', 'value': 'value'})}
+        tags = db.frame(f"""SELECT {_select_list('work_item_tags', {'item_key': 'key', 'kind': 'kind', 'value': 'value'})}
             FROM ({_tags_sql(cols)})""")
 
         edge_sql = []
