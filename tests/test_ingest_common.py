@@ -111,6 +111,25 @@ def test_every_fixture_loads_through_the_detected_loader(duck: Engine) -> None:
         assert result.read >= 1, name
 
 
+def test_a_cell_longer_than_the_csv_reader_takes_rejects_the_file_naming_its_record(
+        duck: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from delivery_health.ingest import IngestError, parsing
+
+    monkeypatch.setattr(parsing, "MAX_CELL_CHARS", 1000)
+    before = table_counts(duck)
+    # Windows-1252 (é), so the record-by-record reader reads it; its third record has a 1,001-character summary.
+    bad = tmp_path / "long.csv"
+    bad.write_bytes(("Summary,Issue key,Issue Type,Created\nCafé,PAY-1,Bug,01/Apr/24 9:00 AM\n"
+                     f"{'x' * 1001},PAY-2,Bug,01/Apr/24 9:00 AM\n").encode("cp1252"))
+    with pytest.raises(IngestError) as exc:
+        ingest(duck, bad)
+    assert exc.value.row == 3 and "CSV reader cannot read" in exc.value.reason and "field larger" in exc.value.reason
+    assert table_counts(duck) == before
+    # The same with the cell at the limit is read.
+    bad.write_bytes(bad.read_bytes().replace(b"x" * 1001, b"x" * 1000))
+    assert ingest(duck, bad).read == 2
+
+
 def test_unknown_csv_header_is_rejected_naming_the_header(tmp_path: Path) -> None:
     bad = tmp_path / "mystery.csv"
     bad.write_text("colour,shape\nred,round\n")

@@ -114,6 +114,24 @@ def test_edge_fixture_hand_computed(settings: Settings) -> None:
     assert _rows(batch, "work_item_tags") == _rows(_by_record(EDGES, berlin), "work_item_tags")
 
 
+def test_a_record_longer_than_the_read_buffer_is_left_to_the_record_reader(
+        settings: Settings, duckdb_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jira_csv_columnar, "_READ_BUFFER_BYTES", 1 << 20)
+    path = tmp_path / "long.csv"
+    summary = "x" * (2 << 20)  # 2 MiB in one cell, twice the buffer
+    path.write_text("Summary,Issue key,Issue id,Issue Type,Status,Created\n"
+                    f"{summary},LNG-1,1,Task,Open,01/Apr/24 9:00 AM\nShort,LNG-2,2,Task,Open,01/Apr/24 9:00 AM\n",
+                    encoding="utf-8")
+    assert _columnar(path, settings) is None
+    engine = store.make_engine(duckdb_url)
+    assert ingest_file(engine, path, settings).read == 2
+    with engine.connect() as conn:
+        wi = store.work_items
+        lengths = dict(conn.execute(sa.select(wi.c.id, sa.func.length(wi.c.summary))).all())
+    engine.dispose()
+    assert lengths == {"LNG-1": 2 << 20, "LNG-2": 5}
+
+
 def test_declined_file_still_names_its_row(settings: Settings, duckdb_url: str) -> None:
     engine = store.make_engine(duckdb_url)
     with pytest.raises(IngestError) as err:

@@ -9,6 +9,7 @@ import itertools
 import re
 import unicodedata
 from datetime import date, datetime, time, timezone
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,15 +30,30 @@ def read_text(path: Path) -> str:
     return decode(path.read_bytes())[0]
 
 
+# The longest cell the CSV readers take. The csv module's own limit, 128 KB, is less than a Jira description or
+# comment can hold; a longer cell, or a quote never closed (the rest of the file read as one cell), is reported
+# with its record.
+MAX_CELL_CHARS = 256 << 20
+
+
+def _csv_records(source: Iterable[str], delimiter: str) -> Iterator[list[str]]:
+    """The records of a CSV text; one the csv module cannot read rejects the file, naming the record."""
+    csv.field_size_limit(MAX_CELL_CHARS)
+    n = 0  # records read, the header being the first
+    try:
+        for n, cells in enumerate(csv.reader(source, delimiter=delimiter), start=1):
+            yield cells
+    except csv.Error as exc:
+        raise RejectedFile(f"a record the CSV reader cannot read: {exc}", row=n + 1) from None
+
+
 def csv_rows(text: str) -> tuple[list[str], list[list[str]]]:
     """Header and data rows of a CSV text, with a sniffed `,`/`;` delimiter.
 
     Parsed by a real CSV parser (quoted multi-line cells, CRLF inside cells).
     Rows whose cells are all empty (Excel re-save) are dropped.
     """
-    first_line = text.split("\n", 1)[0]
-    delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    reader = _csv_records(io.StringIO(text, newline=""), csv_delimiter(text))
     try:
         header = next(reader)
     except StopIteration:
@@ -124,7 +140,7 @@ def csv_records(text: str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]
     Like ``csv_rows`` but keeps each record's number for error messages; all-empty
     records are dropped yet still counted, and short records get empty cells.
     """
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=csv_delimiter(text))
+    reader = _csv_records(io.StringIO(text, newline=""), csv_delimiter(text))
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
@@ -191,7 +207,7 @@ def utf8_csv_header(path: Path) -> tuple[list[str], str] | None:
         with path.open(encoding="utf-8-sig", newline="") as fh:
             first_line = fh.readline()
             delimiter = csv_delimiter(first_line)
-            header = next(csv.reader(itertools.chain([first_line], fh), delimiter=delimiter), None)
+            header = next(_csv_records(itertools.chain([first_line], fh), delimiter), None)
     except UnicodeDecodeError:
         return None
     if header is None:
@@ -205,7 +221,7 @@ def csv_cell_records(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]
     For files whose header repeats a name (Jira's Labels, Sprint, issue links), which a
     dict per record would collapse. All-empty records are dropped yet still counted.
     """
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=csv_delimiter(text))
+    reader = _csv_records(io.StringIO(text, newline=""), csv_delimiter(text))
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
