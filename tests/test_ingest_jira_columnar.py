@@ -114,6 +114,17 @@ def test_edge_fixture_hand_computed(settings: Settings) -> None:
     assert _rows(batch, "work_item_tags") == _rows(_by_record(EDGES, berlin), "work_item_tags")
 
 
+def test_work_items_made_in_parts_are_the_same_rows_in_file_order(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """frame_beside makes the work items in parts of whole row groups: with 2-row groups, 9 records in several."""
+    monkeypatch.setattr(jira_csv_columnar, "_ROW_GROUP_ROWS", 2)
+    fast = _columnar(EDGES, settings)
+    assert fast is not None
+    assert fast.frames["work_items"].column("id").num_chunks >= 2
+    assert [r["id"] for r in fast.table_rows("work_items")] == [f"EDG-{n}" for n in range(1, 10)]
+    assert _rows(fast, "work_items") == _rows(_by_record(EDGES, settings), "work_items")
+
+
 def test_a_record_longer_than_the_read_buffer_is_left_to_the_record_reader(
         settings: Settings, duckdb_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(jira_csv_columnar, "_READ_BUFFER_BYTES", 1 << 20)

@@ -15,6 +15,7 @@ the reason.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, time
 from pathlib import Path
@@ -52,9 +53,10 @@ TEXT_FIELDS: dict[str, tuple[str, ...]] = {
 
 
 # Rows per chunk of a frame handed to the writer: one chunk per reading thread. DuckDB writes each chunk it is
-# given as whole row groups (122,880 rows) and one partial group that the checkpoint after the write rewrites;
+# given as whole row groups (_ROW_GROUP_ROWS) and one partial group that the checkpoint after the write rewrites;
 # the default 131,072-row chunks left 28 partial groups over 1M issues' 3.5M tags, and 1.3 s of rewriting.
 _FRAME_CHUNK_ROWS = 1 << 40
+_ROW_GROUP_ROWS = 122_880
 
 
 # DuckDB's CSV reader's buffer, and so the longest record it takes (a longer one leaves the file to the record
@@ -142,6 +144,29 @@ class _Reader:
             return self.con.sql(sql).to_arrow_table(_FRAME_CHUNK_ROWS)
         finally:
             self.run("RESET preserve_insertion_order")
+
+
+    def frame_beside(self, select_list: str, rows: int) -> pa.Table:
+        """``SELECT select_list FROM f POSITIONAL JOIN derived d`` (``rows`` rows) as one Arrow table.
+
+        DuckDB makes a positional join on one thread: one part per DuckDB thread is made at once, each on its
+        own cursor (0.48 -> 0.27 s at 1M issues on 2 cores). Every part but the last is whole row groups, so
+        the writer is left no partial group to rewrite.
+        """
+        threads = int(self.rows("SELECT current_setting('threads')")[0][0])
+        size = max(rows // threads // _ROW_GROUP_ROWS, 1) * _ROW_GROUP_ROWS
+        bounds = [(start, start + size) for start in range(0, rows, size)]
+        bounds[-1] = (bounds[-1][0], rows)  # the last part takes the rest
+
+        def part(bound: tuple[int, int]) -> pa.Table:
+            where = f"n >= {bound[0]} AND n < {bound[1]}"
+            with self.con.cursor() as cursor:
+                return cursor.sql(f"""SELECT {select_list} FROM (SELECT * FROM f WHERE {where}) f
+                                      POSITIONAL JOIN (SELECT * FROM derived WHERE {where}) d""").to_arrow_table(
+                    _FRAME_CHUNK_ROWS)
+
+        with ThreadPoolExecutor(threads) as pool:
+            return pa.concat_tables(pool.map(part, bounds))
 
 
 def _read_records(db: _Reader, path: Path, cols: Columns, delimiter: str) -> None:
@@ -323,12 +348,11 @@ def _batch_of(path: Path, cols: Columns, delimiter: str, settings: Settings,
                    -- Cloud 2025+ dropped `Epic Link` for `Parent`: a parent that is an Epic is also the epic.
                    LEFT JOIN (SELECT key FROM f WHERE lower(issue_type) = 'epic') p ON p.key = x.parent_key
                    ORDER BY x.n""")
-        work_items = db.frame(f"""SELECT {_select_list('work_items', {
+        work_items = db.frame_beside(_select_list('work_items', {
             'id': 'f.key', **{c: f'f.{c}' for c in ('issue_id', 'project_key', 'project_name', 'issue_type', 'summary',
                                                    'status', 'priority', 'resolution', 'assignee', 'reporter', 'team')},
             **{c: f'd.{c}' for c in ('status_category', 'created_at', 'updated_at', 'resolved_at', 'due_date',
-                                     'parent_key', 'epic_key', 'story_points')}, **src})}
-            FROM f POSITIONAL JOIN derived d""")
+                                     'parent_key', 'epic_key', 'story_points')}, **src}), read)
         if work_items.num_rows != read:  # a join matched twice: the rows beside the cells would not be theirs
             raise _NotCommon("a parent key matched twice")
         tags = db.frame(f"""SELECT {_select_list('work_item_tags', {'item_key': 'key', 'kind': 'kind', 'value': 'value'})}
