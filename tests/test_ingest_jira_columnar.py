@@ -114,6 +114,17 @@ def test_edge_fixture_hand_computed(settings: Settings) -> None:
     assert _rows(batch, "work_item_tags") == _rows(_by_record(EDGES, berlin), "work_item_tags")
 
 
+def test_keys_repeated_once_stripped_are_left_to_the_record_reader(settings: Settings, tmp_path: Path) -> None:
+    """The fast path counts keys after stripping: `PAY-1` and ` PAY-1` are one key twice, which the record reader
+    reports (test_ingest_jira_csv)."""
+    path = tmp_path / "repeat.csv"
+    path.write_text("Summary,Issue key,Issue Type,Created\nA,PAY-1,Bug,01/Apr/24 9:00 AM\n"
+                    "B, PAY-1,Bug,02/Apr/24 9:00 AM\n", encoding="utf-8")
+    assert _columnar(path, settings) is None
+    path.write_text(path.read_text(encoding="utf-8").replace(" PAY-1", "PAY-2"), encoding="utf-8")
+    assert _columnar(path, settings) is not None
+
+
 def test_work_items_made_in_parts_are_the_same_rows_in_file_order(
         settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     """frame_beside makes the work items in parts of whole row groups: with 2-row groups, 9 records in several."""
