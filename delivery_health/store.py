@@ -485,13 +485,16 @@ def file_marker(url: str) -> tuple[int, int] | None:
 
 def init_db(engine: Engine) -> None:
     """Create missing tables, bring a store made before up to this schema, record the version (idempotent)."""
-    metadata.create_all(engine)
     with engine.begin() as conn:
+        # The tables listed once, not looked up one by one as create_all does: every write begins here, and
+        # that took 0.08 s on DuckDB.
+        present = set(sa.inspect(conn).get_table_names())
+        metadata.create_all(conn, tables=[t for t in metadata.sorted_tables if t.name not in present], checkfirst=False)
         if conn.dialect.name == "postgresql":  # added to a table that a store made before may hold already
             _SKIPPED_ORDER.create(conn, checkfirst=True)
-        _compute_stored_ids(conn)
         have = conn.execute(sa.select(schema_version.c.version)).scalars().all()
         if SCHEMA_VERSION not in have:
+            _compute_stored_ids(conn)
             conn.execute(schema_version.insert().values(version=SCHEMA_VERSION, applied_at=utcnow()))
 
 

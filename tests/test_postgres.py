@@ -218,7 +218,11 @@ def test_a_first_bulk_load_builds_its_indexes_after(pg_url: str, monkeypatch: py
     with engine.connect() as conn:
         indexes = set(conn.execute(sa.text("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")).scalars())
         tags = conn.execute(sa.select(sa.func.count()).select_from(store.work_item_tags)).scalar_one()
+        wi = store.work_items
+        sources = conn.execute(sa.select(wi.c.source, wi.c.source_file).distinct()).all()
     engine.dispose()
+    # The straight COPY writes the provenance of every row.
+    assert sources == [("jira-csv", str(FIX / "jira_csv" / "columnar_edges.csv"))]
     assert {"ux_work_items_id", "ux_work_item_tags_id", "ix_work_item_tags_item_key",
             "ix_deployments_service"} <= indexes
     assert tags == 5  # EDG-1's two components, EDG-2's one, EDG-5's label, EDG-7's label
