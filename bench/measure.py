@@ -41,7 +41,7 @@ def ingest(url: str, path: str, squads: str) -> dict[str, Any]:
     from delivery_health.ingest import FORMATS, ingest_file, loader_for
     from delivery_health.settings import Settings
 
-    # The clock times the load, not Python loading code (0.5 s): the loaders' modules, and pandas, which DuckDB
+    # The clock times the load, not Python loading code (0.2 s): the loaders' modules, and pandas, which DuckDB
     # imports when it is first handed an Arrow table, are imported before it starts, as the reference's duckdb is.
     for fmt in FORMATS:
         loader_for(fmt)

@@ -1,7 +1,7 @@
 """The canonical store: SQLAlchemy Core schema, engine, and the generic upsert.
 
-Every table has a single string primary key built from the record's natural key,
-so re-ingesting the same export is an upsert, never a duplicate. Times are naive
+Every data table has a single string id built from the record's natural key (the tags' computed from
+their columns, COMPUTED_IDS), so re-ingesting the same export is an upsert, never a duplicate. Times are naive
 UTC ``TIMESTAMP`` values (converted at ingest), so DuckDB and PostgreSQL agree.
 """
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from playwright.sync_api import expect
 
 from delivery_health import store
 from delivery_health.ingest import ingest_file
@@ -46,9 +47,10 @@ def test_a_link_with_filters_opens_that_view_and_gives_it_back(app_url: str) -> 
         wait_for_app(page)
         page.get_by_text("Alpha · 01 Apr 2024 – 30 Jun 2024").wait_for(timeout=30000)
         assert exception_texts(page) == []
-        # Every day of Q2 has a deployment: 91 in 13 weeks = 7.0 a week, elite.
+        # Every day of Q2 has a deployment: 91 in 13 weeks = 7.0 a week, elite. The tiles draw one by one: under
+        # load the first was read before it was drawn, so the check waits for it (and fails if it never shows).
         tiles = page.locator('[data-testid="stMetric"]')
-        assert "7.0/wk" in tiles.first.inner_text()
+        expect(tiles.first).to_contain_text("7.0/wk", timeout=30000)
         # The monthly grain from the URL is the one selected.
         assert page.get_by_role("radio", name="month").is_checked()
         page.get_by_role("button", name="Link to this view").click()

@@ -8,8 +8,8 @@ import io
 import itertools
 import re
 import unicodedata
-from datetime import date, datetime, time, timezone
 from collections.abc import Iterable, Iterator
+from datetime import date, datetime, time, timezone
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
