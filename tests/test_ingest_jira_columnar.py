@@ -114,6 +114,42 @@ def test_edge_fixture_hand_computed(settings: Settings) -> None:
     assert _rows(batch, "work_item_tags") == _rows(_by_record(EDGES, berlin), "work_item_tags")
 
 
+@pytest.mark.parametrize(("cells", "flagged"), [
+    (["PAY-1", "b"], False),
+    (["PAY-1", None, "b"], False),  # a null cell has nothing to strip
+    ([None, None], False),
+    (["PAY-1", ""], True),  # an empty cell becomes NULL (DuckDB's reader makes `""` NULL; this does not count on it)
+    (["", ""], True),
+    (["a ", "b"], True), (["a", " b"], True), (["a\t"], True),
+    (["a\u00a0"], True),  # a non-breaking space ends in byte 0xa0
+    (["é"], True),  # any non-ASCII first or last character is looked at, whitespace or not
+    (["a~", "!b"], False),  # `!` and `~` bound the visible ASCII range
+])
+def test_cells_that_may_need_stripping(cells: list[str | None], flagged: bool) -> None:
+    import pyarrow as pa
+
+    for kind in (pa.string(), pa.large_string()):
+        column = pa.chunked_array([pa.array(["x"] + cells, kind).slice(1)])  # a chunk that starts at an offset
+        assert jira_csv_columnar._may_need_stripping(column) is flagged
+    # A second chunk: a cell to strip there counts as much as in the first.
+    two = pa.chunked_array([pa.array(["ok"]), pa.array(cells, pa.string())])
+    assert jira_csv_columnar._may_need_stripping(two) is flagged
+
+
+def test_quoted_empty_cells_are_null_and_make_no_tag(settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "empty.csv"
+    path.write_text('Summary,Issue key,Issue Type,Assignee,Labels,Labels,Created\n'
+                    'A,PAY-1,Bug,"",x,"",01/Apr/24 9:00 AM\n'
+                    'B,PAY-2,Bug,Al," ",y,02/Apr/24 9:00 AM\n', encoding="utf-8")
+    fast = _columnar(path, settings)
+    assert fast is not None
+    assert {r["id"]: r["assignee"] for r in fast.table_rows("work_items")} == {"PAY-1": None, "PAY-2": "Al"}
+    assert sorted((r["item_key"], r["value"]) for r in fast.table_rows("work_item_tags")) == [
+        ("PAY-1", "x"), ("PAY-2", "y")]
+    for table in ("work_items", "work_item_tags"):
+        assert _rows(fast, table) == _rows(_by_record(path, settings), table)
+
+
 def test_keys_repeated_once_stripped_are_left_to_the_record_reader(settings: Settings, tmp_path: Path) -> None:
     """The fast path counts keys after stripping: `PAY-1` and ` PAY-1` are one key twice, which the record reader
     reports (test_ingest_jira_csv)."""
