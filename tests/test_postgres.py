@@ -223,8 +223,8 @@ def test_a_first_bulk_load_builds_its_indexes_after(pg_url: str, monkeypatch: py
     engine.dispose()
     # The straight COPY writes the provenance of every row.
     assert sources == [("jira-csv", str(FIX / "jira_csv" / "columnar_edges.csv"))]
-    assert {"ux_work_items_id", "ux_work_item_tags_id", "ix_work_item_tags_item_key",
-            "ix_deployments_service"} <= indexes
+    assert {"ux_work_items_id", "ix_work_item_tags_item_key", "ix_deployments_service"} <= indexes
+    assert "ux_work_item_tags_id" not in indexes  # a computed id is not indexed (store.COMPUTED_IDS)
     assert tags == 5  # EDG-1's two components, EDG-2's one, EDG-5's label, EDG-7's label
 
 
@@ -260,3 +260,39 @@ def test_concurrent_reads_keep_order_and_do_not_nest(pg_url: str, tmp_path: Path
     assert peak_of(duck) == ([6, 106, 206, 306], 1)
     pg.dispose()
     duck.dispose()
+
+
+def test_tag_ids_stay_unique_and_are_found_through_the_item_key_index(pg_url: str):
+    """The tags' computed id has no index on PostgreSQL (store.COMPUTED_IDS): the upserts keep it unique through
+    both write paths, and the lookups of tags by id (rows) and by their columns (frames) can use the item_key index."""
+    from delivery_health.ingest import ingest_file
+    from delivery_health.settings import Settings
+
+    engine = store.make_engine(pg_url)
+    edges = FIX / "jira_csv" / "columnar_edges.csv"
+    for _ in range(2):  # Arrow frames, the second time through the staged upsert
+        ingest_file(engine, edges, Settings(db_url=pg_url))
+    tags = store.work_item_tags
+    rows = [{"id": "EDG-7|label|arch", "item_key": "EDG-7", "kind": "label", "value": "arch"},  # stored already
+            {"id": "EDG-7|label|new", "item_key": "EDG-7", "kind": "label", "value": "new"}]
+    with engine.begin() as conn:
+        assert store.upsert(conn, tags, rows) == (1, 0)
+        assert store.upsert(conn, tags, rows) == (0, 0)
+        # EDG-7 now carries only "new": its "arch" goes.
+        assert store.delete_missing(conn, tags, "item_key", ["EDG-7"], {"EDG-7|label|new"}) == 1
+    with engine.connect() as conn:
+        count, distinct = conn.execute(sa.select(sa.func.count(), sa.func.count(tags.c.id.distinct()))).one()
+        edg7 = conn.execute(sa.select(tags.c.id).where(tags.c.item_key == "EDG-7")).scalars().all()
+        conn.execute(sa.text("CREATE TEMPORARY TABLE stage (item_key TEXT, kind TEXT, value TEXT)"))
+        conn.execute(sa.text("SET enable_seqscan = off"))  # a scan only where no index can serve
+        stage = sa.table("stage", sa.column("item_key"), sa.column("kind"), sa.column("value"))
+        plans = []
+        for query in (sa.select(tags.c.id).where(store._with_ids(tags, ["EDG-7|label|new"])),
+                      sa.select(tags.c.id).where(sa.exists().where(store.same_row(tags, stage)))):
+            sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
+            plans.append("\n".join(conn.execute(sa.text("EXPLAIN " + sql)).scalars()))
+    engine.dispose()
+    assert count == distinct == 5  # the edge fixture's 5 tags, EDG-7's label `arch` now `new`
+    assert edg7 == ["EDG-7|label|new"]
+    for plan in plans:
+        assert "ix_work_item_tags_item_key" in plan, plan

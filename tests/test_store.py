@@ -97,6 +97,26 @@ def test_a_version_1_store_gets_computed_tag_ids_and_keeps_its_tags(engine) -> N
             ("PAY-1|component|Search", "Search"), ("PAY-1|label|ops", "ops")]
         assert store.upsert(conn, tags, rows) == (1, 0)  # PAY-1's label is there already: only PAY-2's is new
         versions = conn.execute(sa.select(store.schema_version.c.version)).scalars().all()
-    assert sorted(versions) == [1, 2]
+    assert sorted(versions) == [1, store.SCHEMA_VERSION]
     with engine.connect() as conn:
         assert conn.execute(sa.select(tags.c.id).where(tags.c.item_key == "PAY-2")).scalar_one() == "PAY-2|label|ops"
+
+def test_a_version_2_store_drops_the_index_of_the_computed_tag_ids(engine) -> None:
+    """Version 3 does not index the tags' computed id on PostgreSQL (store.COMPUTED_IDS): init_db drops the index
+    a version-2 store has, and keeps the tags and the item_key index their lookups go through."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("CREATE UNIQUE INDEX ux_work_item_tags_id ON work_item_tags (id)"))
+        conn.execute(sa.text("INSERT INTO work_item_tags (item_key, kind, value) VALUES ('PAY-1', 'label', 'ops')"))
+        conn.execute(store.schema_version.delete())
+        conn.execute(store.schema_version.insert().values(version=2))
+    store.init_db(engine)
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            indexes = set(conn.execute(sa.text(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'work_item_tags'")).scalars())
+            assert indexes == {"ix_work_item_tags_item_key"}
+        assert conn.execute(sa.select(store.work_item_tags.c.id)).scalars().all() == ["PAY-1|label|ops"]
+        assert sorted(conn.execute(sa.select(store.schema_version.c.version)).scalars()) == [2, store.SCHEMA_VERSION]
+
+
