@@ -180,11 +180,13 @@ def test_bulk_writes_vacuum_and_refresh_planner_statistics(pg_url: str, tmp_path
         assert visible == pages > 0, name
 
 
-def test_frames_round_trip_awkward_text_through_copy_csv(pg_url: str):
+def test_frames_round_trip_awkward_text_through_copy_csv(pg_url: str, monkeypatch: pytest.MonkeyPatch):
     # The columnar path stages an Arrow table through COPY's CSV format: an empty string stays an empty string,
     # None stays NULL, quotes, tabs and line breaks come back intact; the same frame again changes nothing.
+    # The CSV is made in batches as COPY reads it: here of 7 rows, so 300 rows in 43 batches.
     import pyarrow as pa
 
+    monkeypatch.setattr(store._CsvStream, "BATCH_ROWS", 7)
     engine = store.make_engine(pg_url)
     store.init_db(engine)
     rows = [{"id": f"r{i}", "date": date(2026, 1 + i % 12, 1), "scope": AWKWARD[i % len(AWKWARD)],
