@@ -46,6 +46,7 @@ def ingest(url: str, path: str, squads: str) -> dict[str, Any]:
     for fmt in FORMATS:
         loader_for(fmt)
     importlib.import_module("pandas")
+    importlib.import_module("delivery_health.pg_copy")  # what a PostgreSQL write imports (numpy, pyarrow.compute)
 
     settings = Settings(db_url=url, squads_path=squads)
     engine = store.make_engine(url)
@@ -82,6 +83,32 @@ def reference(db_path: str, path: str) -> dict[str, Any]:
     rows = con.execute("SELECT count(*) FROM reference").fetchone()[0]
     con.close()
     return {"seconds": time.perf_counter() - t0, "peak_mb": _peak_mb(), "baseline_mb": before, "read": rows}
+
+
+def copy_reference(url: str, path: str) -> dict[str, Any]:
+    """PostgreSQL's own bulk load of the same CSV: a new table of text columns and one COPY of the file into it,
+    committed. What the server alone costs, the floor a PostgreSQL ingest can be compared with."""
+    import csv
+
+    import sqlalchemy as sa
+
+    from delivery_health import store
+
+    with open(path, newline="", encoding="utf-8") as fh:
+        width = len(next(csv.reader(fh)))
+    engine = store.make_engine(url)
+    before = _peak_mb()
+    t0 = time.perf_counter()
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE TABLE "_bench_reference" ({", ".join(f"c{i} text" for i in range(width))})'))
+        with open(path, "rb") as fh, conn.connection.driver_connection.cursor() as cur:
+            cur.copy_expert('COPY "_bench_reference" FROM STDIN WITH (FORMAT csv, HEADER true)', fh, size=1 << 20)
+            rows = cur.rowcount
+    seconds = time.perf_counter() - t0
+    with engine.begin() as conn:
+        conn.execute(sa.text('DROP TABLE "_bench_reference"'))
+    engine.dispose()
+    return {"seconds": seconds, "peak_mb": _peak_mb(), "baseline_mb": before, "read": rows}
 
 
 def capture(url: str, squads: str, out: str) -> dict[str, Any]:
@@ -236,6 +263,8 @@ def main(argv: list[str]) -> None:
         out = ingest(*args)
     elif kind == "reference":
         out = reference(*args)
+    elif kind == "copy-reference":
+        out = copy_reference(*args)
     elif kind == "refresh":
         out = refresh(*args)
     elif kind == "capture":

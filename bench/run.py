@@ -67,6 +67,9 @@ def bench_engine(engine: str, url: str, data: Any, size: str, repeats: int, budg
     _log(f"{engine} {size}: DuckDB read_csv reference of the Jira CSV")
     result["reference"] = _child("reference", str(ref_db), str(data.files["jira-csv"]))
     ref_db.unlink(missing_ok=True)
+    if engine == "postgresql":
+        _log(f"{engine} {size}: PostgreSQL COPY reference of the Jira CSV")
+        result["copy_reference"] = _child("copy-reference", url, str(data.files["jira-csv"]))
     for page in PAGES:
         _log(f"{engine} {size}: queries of page {page} (cold, then up to {repeats} warm repeats)")
         try:

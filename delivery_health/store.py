@@ -7,14 +7,13 @@ UTC ``TIMESTAMP`` values (converted at ingest), so DuckDB and PostgreSQL agree.
 
 from __future__ import annotations
 
-import io
 import threading
 import uuid
 import weakref
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence, Set
 from contextlib import contextmanager
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar
@@ -766,7 +765,9 @@ def _stage(conn: Connection, columns: Sequence[sa.Column], frame: Any) -> sa.Tab
                         postgresql_on_commit="DROP")
         temp.create(conn)
         if conn.dialect.name == "postgresql":
-            _copy_frame(conn, name, [c.name for c in columns], frame)
+            from delivery_health import pg_copy  # imports numpy and pyarrow.compute: 0.12 s, for PostgreSQL only
+
+            pg_copy.copy_frame(conn.connection.driver_connection, name, [c.name for c in columns], frame)
             if frame.num_rows >= ANALYZE_AFTER_ROWS:
                 # Planned without statistics, a re-ingest of 1M issues anti-joined their 3.5M tags by sorting both
                 # sides (18 s) instead of hashing them (4.7 s).
@@ -774,41 +775,6 @@ def _stage(conn: Connection, columns: Sequence[sa.Column], frame: Any) -> sa.Tab
         else:
             conn.execute(temp.insert(), frame.to_pylist())
     return sa.table(name, *(sa.column(c.name, c.type) for c in columns))
-
-
-def _copy_frame(conn: Connection, table_name: str, columns: Sequence[str], frame: Any, freeze: bool = False) -> None:
-    """PostgreSQL: an Arrow table's rows appended to ``table_name``'s ``columns`` by one COPY of their CSV,
-    ``freeze``: written frozen (the table must have been created or truncated in this transaction)."""
-    listed = ", ".join(f'"{c}"' for c in columns)
-    # CSV: an unquoted empty field is NULL, a quoted one ("") an empty string.
-    with conn.connection.driver_connection.cursor() as cur:
-        cur.copy_expert(f'COPY "{table_name}" ({listed}) FROM STDIN WITH (FORMAT csv{", FREEZE" if freeze else ""})',
-                        _CsvStream(frame))
-
-
-class _CsvStream(io.RawIOBase):
-    """An Arrow table's rows as CSV, made a batch at a time as COPY reads them: the server parses one batch while
-    the next is made (1M issues: the CSV made first, then copied, took 0.55 s more)."""
-
-    BATCH_ROWS = 16_384
-
-    def __init__(self, frame: Any) -> None:
-        super().__init__()
-        self._batches = iter(frame.to_batches(max_chunksize=self.BATCH_ROWS))
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        """The next batch's CSV, whatever ``size`` (COPY sends what it is given); b"" at the end."""
-        import pyarrow.csv
-
-        batch = next(self._batches, None)
-        if batch is None:
-            return b""
-        out = io.BytesIO()
-        pyarrow.csv.write_csv(batch, out, pyarrow.csv.WriteOptions(include_header=False))
-        return out.getvalue()
 
 
 def _drop_stage(conn: Connection, stage: sa.TableClause) -> None:
@@ -834,9 +800,11 @@ def upsert_frame(conn: Connection, table: sa.Table, frame: Any,
     if first_load and conn.dialect.name == "postgresql" and frame.num_rows >= REBUILD_INDEXES_FROM_ROWS:
         # Straight into the table: through a staging table, 1M issues' 4.5M rows were copied twice (2.9 s more).
         # Its indexes are dropped too: TRUNCATE takes no lock or right that this load does not take already.
+        from delivery_health import pg_copy
+
         with _indexes_built_after(conn, table, frame.num_rows):
             conn.execute(sa.text(f'TRUNCATE "{table.name}"'))  # empty already: this lets COPY write the rows frozen
-            _copy_frame(conn, table.name, cols, frame, freeze=True)
+            pg_copy.copy_frame(conn.connection.driver_connection, table.name, cols, frame, freeze=True)
         return frame.num_rows, 0
     stage = _stage(conn, written, frame)
     try:
@@ -922,35 +890,6 @@ def delete_issues(conn: Connection, source_file: str, keys: list[str]) -> int:
     return deleted
 
 
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_text(value: Any) -> str:
-    """One field of PostgreSQL's COPY text format: NULL is \\N, backslash and control characters escaped."""
-    if value is None:
-        return "\\N"
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, datetime):
-        return value.isoformat(sep=" ")
-    if isinstance(value, (date, int, float)):
-        return value.isoformat() if isinstance(value, date) else repr(value)
-    return str(value).translate(_COPY_ESCAPES)
-
-
-def _copy_rows(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """COPY ... FROM STDIN on the transaction's own connection: a failure rolls back the whole file."""
-    cols = [c.name for c in written_columns(table)]
-    buf = io.StringIO()
-    for r in rows:
-        buf.write("\t".join([_copy_text(r.get(c)) for c in cols]))
-        buf.write("\n")
-    buf.seek(0)
-    column_list = ", ".join(f'"{c}"' for c in cols)
-    with conn.connection.driver_connection.cursor() as cur:
-        cur.copy_expert(f'COPY "{table.name}" ({column_list}) FROM STDIN', buf)
-
-
 def bulk_insert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
     """Insert many rows fast: DuckDB reads a registered DataFrame, PostgreSQL takes COPY, others executemany.
 
@@ -974,6 +913,8 @@ def bulk_insert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -
             raw.unregister(name)
         return
     if conn.dialect.name == "postgresql" and len(rows) > 200:
-        _copy_rows(conn, table, rows)
+        from delivery_health import pg_copy
+
+        pg_copy.copy_rows(conn.connection.driver_connection, table.name, cols, rows)
         return
     conn.execute(table.insert(), [{c: r.get(c) for c in cols} for r in rows])

@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from bench.generate import write_deployments
-from delivery_health import store
+from delivery_health import pg_copy, store
 
 ROOT = Path(__file__).resolve().parent.parent
 FIX = Path(__file__).resolve().parent / "fixtures"
@@ -180,13 +180,13 @@ def test_bulk_writes_vacuum_and_refresh_planner_statistics(pg_url: str, tmp_path
         assert visible == pages > 0, name
 
 
-def test_frames_round_trip_awkward_text_through_copy_csv(pg_url: str, monkeypatch: pytest.MonkeyPatch):
-    # The columnar path stages an Arrow table through COPY's CSV format: an empty string stays an empty string,
+def test_frames_round_trip_awkward_text_through_binary_copy(pg_url: str, monkeypatch: pytest.MonkeyPatch):
+    # The columnar path stages an Arrow table through a binary COPY: an empty string stays an empty string,
     # None stays NULL, quotes, tabs and line breaks come back intact; the same frame again changes nothing.
-    # The CSV is made in batches as COPY reads it: here of 7 rows, so 300 rows in 43 batches.
+    # The rows are made in batches as COPY reads them: here of 7 rows, so 300 rows in 43 batches.
     import pyarrow as pa
 
-    monkeypatch.setattr(store._CsvStream, "BATCH_ROWS", 7)
+    monkeypatch.setattr(pg_copy.BinaryRows, "BATCH_ROWS", 7)
     engine = store.make_engine(pg_url)
     store.init_db(engine)
     rows = [{"id": f"r{i}", "date": date(2026, 1 + i % 12, 1), "scope": AWKWARD[i % len(AWKWARD)],
@@ -204,6 +204,44 @@ def test_frames_round_trip_awkward_text_through_copy_csv(pg_url: str, monkeypatc
         got = {r.id: (r.scope, r.category, r.date, r.amount) for r in conn.execute(sa.select(store.spend_lines))}
     engine.dispose()
     assert got == {r["id"]: (r["scope"], r["category"], r["date"], r["amount"]) for r in rows}
+
+
+def test_binary_copy_writes_times_days_numbers_flags_and_nulls(pg_url: str):
+    """Every Arrow type the frames hold, through the binary COPY: timestamps before and after PostgreSQL's epoch
+    (2000-01-01) to the microsecond, days, doubles (NaN too), booleans, and NULL of each."""
+    from datetime import datetime
+
+    import pyarrow as pa
+
+    engine = store.make_engine(pg_url)
+    store.init_db(engine)
+    times = [datetime(1999, 12, 31, 23, 59, 59, 500_000), datetime(2024, 3, 31, 1, 30, 0, 1), None]
+    days = [date(1970, 1, 1), date(2031, 7, 4), None]
+    points = [float("nan"), 2.5, None]
+
+    def frame(table: sa.Table, **given: pa.Array) -> pa.Table:  # the table's written columns, NULL where not given
+        rows = len(next(iter(given.values())))
+        kinds = {"DATETIME": pa.timestamp("us"), "DATE": pa.date32(), "DOUBLE": pa.float64(), "BOOLEAN": pa.bool_()}
+        return pa.table({c.name: given.get(c.name, pa.nulls(rows, kinds.get(str(c.type), pa.string())))
+                         for c in store.written_columns(table)})
+
+    items = frame(store.work_items, id=pa.array(["A-1", "A-2", "A-3"]), created_at=pa.array(times, pa.timestamp("us")),
+                  due_date=pa.array(days, pa.date32()), story_points=pa.array(points, pa.float64()),
+                  summary=pa.array(["ünï", "", None]))
+    links = frame(store.issue_links, id=pa.array(["a", "b"]), from_key=pa.array(["A-1", "A-2"]),
+                  to_key=pa.array(["A-2", "A-3"]), link_type=pa.array(["x", "y"]), is_blocking=pa.array([True, False]))
+    with engine.begin() as conn:
+        assert store.upsert_frame(conn, store.work_items, items) == (3, 0)
+        assert store.upsert_frame(conn, store.issue_links, links) == (2, 0)
+    with engine.connect() as conn:
+        wi, il = store.work_items, store.issue_links
+        got = conn.execute(sa.select(wi.c.created_at, wi.c.due_date, wi.c.story_points, wi.c.summary)
+                           .order_by(wi.c.id)).all()
+        flags = conn.execute(sa.select(il.c.id, il.c.is_blocking).order_by(il.c.id)).all()
+    engine.dispose()
+    assert [(r[0], r[1], r[3]) for r in got] == list(zip(times, days, ["ünï", "", None]))
+    assert np.isnan(got[0][2]) and got[1][2] == 2.5 and got[2][2] is None
+    assert flags == [("a", True), ("b", False)]
 
 
 def test_a_first_bulk_load_builds_its_indexes_after(pg_url: str, monkeypatch: pytest.MonkeyPatch):
