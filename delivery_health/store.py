@@ -374,11 +374,15 @@ def _virtual_on_duckdb(computed: sa.Computed, compiler: Any, **kw: Any) -> str:
     return f"GENERATED ALWAYS AS ({compiler.sql_compiler.process(computed.sqltext, literal_binds=True)}) VIRTUAL"
 
 
+def identity(table: sa.Table) -> tuple[str, ...]:
+    """The columns whose values are a row's id: the id, or the columns a computed id is made of."""
+    return COMPUTED_IDS.get(table.name, ("id",))
+
+
 def same_row(table: sa.Table, relation: sa.FromClause) -> sa.ColumnElement[bool]:
     """Whether a row of ``table`` and one of ``relation`` (of its columns) have the same id; for a computed id,
     the same columns it is made of, which PostgreSQL matches through the first one's index."""
-    parts = COMPUTED_IDS.get(table.name, ("id",))
-    return sa.and_(*(table.c[p] == relation.c[p] for p in parts))
+    return sa.and_(*(table.c[p] == relation.c[p] for p in identity(table)))
 
 
 def written_columns(table: sa.Table) -> list[sa.Column]:
@@ -643,10 +647,10 @@ def _key_relation(conn: Connection, values: Iterable[str]) -> sa.TableClause:
 def _lookup_column(table: sa.Table, ids: Iterable[str]) -> tuple[sa.Column, list[str]]:
     """The indexed column that ``table``'s rows of ``ids`` are found by, and its values: the id, or for a computed
     id (COMPUTED_IDS) its first part, which holds no `|`."""
-    parts = COMPUTED_IDS.get(table.name)
-    if parts is None:
+    first = identity(table)[0]
+    if first == "id":
         return table.c.id, list(ids)
-    return table.c[parts[0]], sorted({i.split("|", 1)[0] for i in ids})
+    return table.c[first], sorted({i.split("|", 1)[0] for i in ids})
 
 
 def _with_ids(table: sa.Table, ids: Sequence[str]) -> sa.ColumnElement[bool]:
@@ -823,8 +827,7 @@ def upsert_frame(conn: Connection, table: sa.Table, frame: Any,
             finally:
                 _drop_stage(conn, keys)
         # A computed id's columns are the row: such a row is there or not, never changed.
-        identity = COMPUTED_IDS.get(table.name, ("id",))
-        compared = [n for n in cols if n not in identity and n not in PROVENANCE_COLUMNS]
+        compared = [n for n in cols if n not in identity(table) and n not in PROVENANCE_COLUMNS]
         changed = 0
         if compared:
             differs = sa.or_(*(stage.c[n].is_distinct_from(table.c[n]) for n in compared))

@@ -157,8 +157,8 @@ class _Reader:
     def frame(self, sql: str, ordered: bool = True) -> pa.Table:
         """The rows of ``sql`` as one Arrow table; ``ordered=False`` for rows whose order carries nothing.
 
-        A result whose order DuckDB keeps comes in a chunk per batch of its input, not per thread: the tags,
-        a union of scans of the cells, came in 44 chunks and left as many partial row groups to rewrite (0.4 s).
+        A result whose order DuckDB keeps comes in a chunk per batch of its input, not per thread: the tags
+        came in 44 chunks and left as many partial row groups to rewrite (0.4 s).
         """
         self.run(f"SET preserve_insertion_order = {str(ordered).lower()}")
         try:
