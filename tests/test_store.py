@@ -101,6 +101,7 @@ def test_a_version_1_store_gets_computed_tag_ids_and_keeps_its_tags(engine) -> N
     with engine.connect() as conn:
         assert conn.execute(sa.select(tags.c.id).where(tags.c.item_key == "PAY-2")).scalar_one() == "PAY-2|label|ops"
 
+
 def test_a_version_2_store_drops_the_index_of_the_computed_tag_ids(engine) -> None:
     """Version 3 does not index the tags' computed id on PostgreSQL (store.COMPUTED_IDS): init_db drops the index
     a version-2 store has, and keeps the tags and the item_key index their lookups go through."""
